@@ -1,0 +1,83 @@
+# resumed — plain Makefile. `make` builds build/resumed; `make run` and
+# `make test` install missing Debian packages first (scripts/install-deps.sh).
+
+PKGS        := libuv libcrypto
+LLHTTP_DIR  := /usr/share/llhttp
+LLHTTP_INC  := /usr/share/include/llhttp
+
+CC          ?= cc
+PKG_CFLAGS   = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+WARN        := -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers
+CFLAGS      ?= -O2 -g
+ALL_CFLAGS   = -std=c11 -D_GNU_SOURCE $(WARN) -I$(LLHTTP_INC) -Isrc $(PKG_CFLAGS) $(CFLAGS)
+SAN_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+LDLIBS       = $(PKG_LIBS) -lpthread
+
+SRC_LIB     := src/http.c src/router.c src/article.c src/static_files.c src/upload.c \
+               src/store.c src/store_fs.c src/config.c src/util.c src/log.c
+LLHTTP_SRC  := $(LLHTTP_DIR)/llhttp.c $(LLHTTP_DIR)/api.c $(LLHTTP_DIR)/http.c
+UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+
+OBJ         := $(SRC_LIB:src/%.c=build/obj/%.o)
+LLHTTP_OBJ  := build/obj/llhttp/llhttp.o build/obj/llhttp/api.o build/obj/llhttp/http.o
+ASAN_OBJ    := $(SRC_LIB:src/%.c=build/asan/obj/%.o)
+ASAN_LLHTTP := build/asan/obj/llhttp/llhttp.o build/asan/obj/llhttp/api.o build/asan/obj/llhttp/http.o
+UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=build/unit/%)
+ASAN_UNIT   := $(UNIT_SRC:tests/unit/%.c=build/asan/unit/%)
+
+.PHONY: all asan unit deps test-deps run test clean
+all: build/resumed
+
+deps:
+	@scripts/install-deps.sh build
+
+test-deps:
+	@scripts/install-deps.sh test
+
+build/obj/%.o: src/%.c src/*.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# llhttp is Debian's generated C, compiled as is; its warnings are not ours.
+build/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -g -w -I$(LLHTTP_INC) -c $< -o $@
+
+build/resumed: build/obj/main.o $(OBJ) $(LLHTTP_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+build/asan/obj/%.o: src/%.c src/*.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -c $< -o $@
+
+build/asan/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c
+	@mkdir -p $(@D)
+	$(CC) -w -I$(LLHTTP_INC) $(SAN_FLAGS) -c $< -o $@
+
+build/asan/resumed: build/asan/obj/main.o $(ASAN_OBJ) $(ASAN_LLHTTP)
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+asan: build/asan/resumed $(ASAN_UNIT)
+
+# Unit tests #include the module under test where they need its statics.
+build/unit/%: tests/unit/%.c tests/unit/unit.h $(OBJ) $(LLHTTP_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(OBJ) $(LLHTTP_OBJ) $(LDLIBS)
+
+build/asan/unit/%: tests/unit/%.c tests/unit/unit.h $(ASAN_OBJ) $(ASAN_LLHTTP)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Itests/unit -o $@ $< $(ASAN_OBJ) $(ASAN_LLHTTP) $(LDLIBS)
+
+unit: $(UNIT_BIN)
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	./build/resumed $(ARGS)
+
+test: test-deps
+	@$(MAKE) --no-print-directory all unit asan
+	@scripts/run-tests.sh
+
+clean:
+	rm -rf build

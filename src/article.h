@@ -1,0 +1,24 @@
+/* The tutorial article's protocol: GET /status and POST /upload keyed by the
+ * client-chosen X-File-Id (see docs/protocol-article.md). */
+#ifndef RESUMED_ARTICLE_H
+#define RESUMED_ARTICLE_H
+
+#include <stdint.h>
+
+#include "http.h"
+#include "upload.h"
+
+#define ARTICLE_ID_MAX 1024
+
+struct article;
+
+int article_new(struct article **out, struct upload_engine *eng, uint64_t max_size);
+void article_free(struct article *a);
+
+void article_status(struct http_request *req, struct article *a);
+void article_upload(struct http_request *req, struct article *a);
+
+/* Hashes a client id to the store alias name (64 hex chars + NUL). */
+int article_alias(const char *id, size_t len, char alias[65]);
+
+#endif

@@ -1,0 +1,132 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static const char usage[] =
+    "usage: resumed [options]\n"
+    "\n"
+    "Resumable upload server: the article's /status + /upload protocol and a web page.\n"
+    "\n"
+    "  --listen HOST:PORT       address to listen on (default 127.0.0.1:8080; port 0 picks one)\n"
+    "  --dir DIR                upload store directory (default ./data)\n"
+    "  --web DIR                web page directory served at / (default: the project's web/)\n"
+    "  --max-size BYTES         largest upload accepted, 0 = no limit (default 0)\n"
+    "  --sync-interval BYTES    make a long body durable every BYTES (default 64M)\n"
+    "  --max-header-bytes N     request line + headers limit (default 16K)\n"
+    "  --max-headers N          header field count limit (default 100)\n"
+    "  --max-connections N      concurrent connections (default 4096)\n"
+    "  --header-timeout SEC     deadline for a request head (default 10)\n"
+    "  --body-timeout SEC       idle limit while a body arrives (default 60)\n"
+    "  --keepalive-timeout SEC  idle limit between requests (default 30)\n"
+    "  --boot-id-file PATH      boot id source (default /proc/sys/kernel/random/boot_id)\n"
+    "  --quiet                  no request log\n"
+    "  --help, --version\n"
+    "\n"
+    "BYTES take a K, M, G or T suffix (powers of 1024).\n";
+
+const char *config_usage(void) { return usage; }
+
+void config_defaults(struct config *c) {
+  memset(c, 0, sizeof(*c));
+  snprintf(c->host, sizeof(c->host), "127.0.0.1");
+  c->port = 8080;
+  c->dir = "./data";
+  c->sync_interval = 64u << 20;
+  c->max_header_bytes = 16 * 1024;
+  c->max_headers = 100;
+  c->max_connections = 4096;
+  c->header_timeout_ms = 10000;
+  c->body_timeout_ms = 60000;
+  c->keepalive_timeout_ms = 30000;
+  c->boot_id_file = "/proc/sys/kernel/random/boot_id";
+}
+
+static int parse_listen(struct config *c, const char *v) {
+  const char *colon = strrchr(v, ':');
+  if (!colon || colon == v) return -EINVAL;
+  const char *h = v;
+  size_t hl = (size_t)(colon - v);
+  if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') h++, hl -= 2; /* [::1]:8080 */
+  if (hl == 0 || hl >= sizeof(c->host)) return -EINVAL;
+  uint64_t port;
+  if (parse_u64_strict(colon + 1, strlen(colon + 1), &port) < 0 || port > 65535) return -EINVAL;
+  memcpy(c->host, h, hl);
+  c->host[hl] = 0;
+  c->port = (int)port;
+  return 0;
+}
+
+static int parse_count(const char *v, uint64_t min, uint64_t max, uint64_t *out) {
+  if (parse_size(v, out) < 0 || *out < min || *out > max) return -EINVAL;
+  return 0;
+}
+
+int config_parse(struct config *c, int argc, char **argv, char *err, size_t errlen) {
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    uint64_t n;
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      fputs(usage, stdout);
+      return 1;
+    }
+    if (strcmp(a, "--version") == 0) {
+      printf("resumed %s\n", RESUMED_VERSION);
+      return 1;
+    }
+    if (strcmp(a, "--quiet") == 0) {
+      c->quiet = 1;
+      continue;
+    }
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strncmp(a, "--", 2) != 0) {
+      snprintf(err, errlen, "unexpected argument '%s'", a);
+      return -EINVAL;
+    }
+    if (!v) {
+      snprintf(err, errlen, "%s needs a value", a);
+      return -EINVAL;
+    }
+    i++;
+    int bad = 0;
+    if (strcmp(a, "--listen") == 0) bad = parse_listen(c, v) < 0;
+    else if (strcmp(a, "--dir") == 0) bad = !*v, c->dir = v;
+    else if (strcmp(a, "--web") == 0) bad = !*v, c->web = v;
+    else if (strcmp(a, "--boot-id-file") == 0) bad = !*v, c->boot_id_file = v;
+    else if (strcmp(a, "--max-size") == 0) bad = parse_size(v, &c->max_size) < 0;
+    else if (strcmp(a, "--sync-interval") == 0) {
+      bad = parse_count(v, 4096, UINT64_MAX >> 1, &n) < 0;
+      c->sync_interval = n;
+    } else if (strcmp(a, "--max-header-bytes") == 0) {
+      bad = parse_count(v, 256, 1u << 20, &n) < 0;
+      c->max_header_bytes = (uint32_t)n;
+    } else if (strcmp(a, "--max-headers") == 0) {
+      bad = parse_count(v, 4, 10000, &n) < 0;
+      c->max_headers = (uint32_t)n;
+    } else if (strcmp(a, "--max-connections") == 0) {
+      bad = parse_count(v, 1, 1000000, &n) < 0;
+      c->max_connections = (uint32_t)n;
+    } else if (strcmp(a, "--header-timeout") == 0) {
+      bad = parse_count(v, 1, 86400, &n) < 0;
+      c->header_timeout_ms = n * 1000;
+    } else if (strcmp(a, "--body-timeout") == 0) {
+      bad = parse_count(v, 1, 86400, &n) < 0;
+      c->body_timeout_ms = n * 1000;
+    } else if (strcmp(a, "--keepalive-timeout") == 0) {
+      bad = parse_count(v, 1, 86400, &n) < 0;
+      c->keepalive_timeout_ms = n * 1000;
+    } else {
+      snprintf(err, errlen, "unknown option '%s'", a);
+      return -EINVAL;
+    }
+    if (bad) {
+      snprintf(err, errlen, "bad value for %s: '%s'", a, v);
+      return -EINVAL;
+    }
+  }
+  return 0;
+}

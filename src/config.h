@@ -1,0 +1,32 @@
+/* Command-line configuration. */
+#ifndef RESUMED_CONFIG_H
+#define RESUMED_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RESUMED_VERSION "0.1.0"
+
+struct config {
+  char host[64];
+  int port;
+  const char *dir;
+  const char *web; /* NULL: the project's web/ next to the binary */
+  uint64_t max_size;
+  uint64_t sync_interval;
+  uint32_t max_header_bytes;
+  uint32_t max_headers;
+  uint32_t max_connections;
+  uint64_t header_timeout_ms;
+  uint64_t body_timeout_ms;
+  uint64_t keepalive_timeout_ms;
+  const char *boot_id_file;
+  int quiet;
+};
+
+void config_defaults(struct config *cfg);
+/* 0: run; 1: --help/--version printed, exit 0; <0: bad usage, message in err. */
+int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t errlen);
+const char *config_usage(void);
+
+#endif

@@ -1,0 +1,170 @@
+/* resumed: resumable upload server. Wires configuration, store, engine,
+ * protocols and the HTTP layer together and runs the event loop. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "article.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "router.h"
+#include "static_files.h"
+#include "store_fs.h"
+#include "upload.h"
+#include "util.h"
+
+struct app {
+  uv_loop_t *loop;
+  struct http_server *http;
+  uv_signal_t sigint, sigterm;
+};
+
+static void read_boot_id(const char *path, char *out, size_t len) {
+  out[0] = 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    log_warn("cannot read boot id from %s: %s", path, strerror(errno));
+    return;
+  }
+  ssize_t n = read_full(fd, out, len - 1);
+  close(fd);
+  if (n < 0) n = 0;
+  out[n] = 0;
+  for (ssize_t i = 0; i < n; i++)
+    if (out[i] == '\n' || out[i] == ' ') {
+      out[i] = 0;
+      break;
+    }
+}
+
+/* The default web directory is the project's web/, found from the binary
+ * (build/resumed or build/asan/resumed), so `make run` works from anywhere. */
+static void default_web_dir(char *out, size_t len) {
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  snprintf(out, len, "web");
+  if (n <= 0) return;
+  exe[n] = 0;
+  char *slash = strrchr(exe, '/');
+  if (!slash) return;
+  *slash = 0;
+  static const char *rel[] = {"/../web", "/../../web"};
+  for (size_t i = 0; i < 2; i++) {
+    char cand[PATH_MAX + 16];
+    snprintf(cand, sizeof(cand), "%s%s", exe, rel[i]);
+    if (access(cand, R_OK | X_OK) == 0) {
+      snprintf(out, len, "%s", cand);
+      return;
+    }
+  }
+}
+
+static void raise_fd_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  struct app *app = s->data;
+  log_info("signal %d: shutting down", signum);
+  uv_close((uv_handle_t *)&app->sigint, NULL);
+  uv_close((uv_handle_t *)&app->sigterm, NULL);
+  http_server_shutdown(app->http);
+}
+
+static void request_log(void *ctx, const char *line) {
+  (void)ctx;
+  log_line(line);
+}
+
+int main(int argc, char **argv) {
+  struct config cfg;
+  char err[256] = "";
+  char boot_id[STORE_BOOT_ID_MAX + 1];
+  char webdir[PATH_MAX + 16];
+  struct store *store = NULL;
+  struct upload_engine *eng = NULL;
+  struct article *article = NULL;
+  struct static_files *web = NULL;
+  struct app app = {0};
+  int rc, exit_code = 1;
+
+  config_defaults(&cfg);
+  rc = config_parse(&cfg, argc, argv, err, sizeof(err));
+  if (rc == 1) return 0;
+  if (rc < 0) {
+    fprintf(stderr, "resumed: %s\n(try --help)\n", err);
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  raise_fd_limit();
+  setvbuf(stderr, NULL, _IOLBF, 0);
+
+  app.loop = uv_default_loop();
+  read_boot_id(cfg.boot_id_file, boot_id, sizeof(boot_id));
+  uint64_t recovered = 0;
+  if ((rc = store_fs_open(&store, cfg.dir, boot_id, &recovered)) < 0) {
+    fprintf(stderr, "resumed: cannot open store %s: %s\n", cfg.dir, strerror(-rc));
+    goto out;
+  }
+  if (recovered) log_info("recovered %llu unfinished upload(s) in %s", (unsigned long long)recovered, cfg.dir);
+  struct upload_engine_config ecfg = {.sync_interval = cfg.sync_interval};
+  if ((rc = upload_engine_new(&eng, app.loop, store, &ecfg)) < 0) goto out;
+  if ((rc = article_new(&article, eng, cfg.max_size)) < 0) goto out;
+  if (cfg.web) snprintf(webdir, sizeof(webdir), "%s", cfg.web);
+  else default_web_dir(webdir, sizeof(webdir));
+  if ((rc = static_files_open(&web, webdir)) < 0) {
+    if (cfg.web) {
+      fprintf(stderr, "resumed: cannot open web directory %s: %s\n", webdir, strerror(-rc));
+      goto out;
+    }
+    log_warn("no web directory at %s; / answers 404", webdir);
+  }
+  struct router router = {.article = article, .web = web};
+  struct http_limits lim = {
+      .max_header_bytes = cfg.max_header_bytes,
+      .max_headers = cfg.max_headers,
+      .max_connections = cfg.max_connections,
+      .header_timeout_ms = cfg.header_timeout_ms,
+      .body_timeout_ms = cfg.body_timeout_ms,
+      .keepalive_timeout_ms = cfg.keepalive_timeout_ms,
+  };
+  if ((rc = http_server_new(&app.http, app.loop, &lim, router_dispatch, &router)) < 0) goto out;
+  if (!cfg.quiet) http_server_set_log(app.http, request_log, NULL);
+  int port = 0;
+  if ((rc = http_server_listen(app.http, cfg.host, cfg.port, &port)) < 0) {
+    fprintf(stderr, "resumed: cannot listen on %s:%d: %s\n", cfg.host, cfg.port, uv_strerror(rc));
+    goto out;
+  }
+  uv_signal_init(app.loop, &app.sigint);
+  uv_signal_init(app.loop, &app.sigterm);
+  app.sigint.data = app.sigterm.data = &app;
+  uv_signal_start(&app.sigint, on_signal, SIGINT);
+  uv_signal_start(&app.sigterm, on_signal, SIGTERM);
+  if (strchr(cfg.host, ':'))
+    fprintf(stderr, "resumed: listening on http://[%s]:%d\n", cfg.host, port);
+  else
+    fprintf(stderr, "resumed: listening on http://%s:%d\n", cfg.host, port);
+
+  uv_run(app.loop, UV_RUN_DEFAULT);
+  exit_code = 0;
+out:
+  if (app.http) http_server_free(app.http);
+  static_files_free(web);
+  article_free(article);
+  upload_engine_free(eng);
+  if (store) store->ops->free(store);
+  uv_loop_close(app.loop);
+  return exit_code;
+}

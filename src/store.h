@@ -1,0 +1,71 @@
+/* Upload store interface.
+ *
+ * The upload engine talks to storage only through these operations, so that
+ * an object-store backend can sit beside the filesystem one. Every operation
+ * may block (disk, network): the engine calls them from libuv's thread pool,
+ * never from the event loop, except open/alias_get/close which are cheap
+ * metadata reads. One upload is never operated on by two threads at once,
+ * except that write and flush may overlap (data written before a flush
+ * starts is durable when it returns). */
+#ifndef RESUMED_STORE_H
+#define RESUMED_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#define STORE_KEY_LEN 32   /* lowercase hex of 128 random bits */
+#define STORE_BOOT_ID_MAX 40
+
+struct store;
+struct store_upload;
+
+/* What the metadata record says about an upload. */
+struct upload_info {
+  char key[STORE_KEY_LEN + 1];
+  int64_t length;       /* declared total length, -1 while unknown */
+  uint64_t offset;      /* bytes durably stored */
+  int finished;         /* complete; the data is never modified again */
+  int64_t created;      /* unix seconds */
+  char boot_id[STORE_BOOT_ID_MAX + 1]; /* boot during which offset was last recorded */
+};
+
+struct store_ops {
+  /* Creates an empty upload with a fresh key (written into info->key);
+   * durable when it returns. */
+  int (*create)(struct store *st, struct upload_info *info, struct store_upload **out);
+  /* Opens an existing upload; -ENOENT if there is none. */
+  int (*open)(struct store *st, const char *key, struct upload_info *info,
+              struct store_upload **out);
+  /* Writes all of iov at offset; returns bytes written or a negative error
+   * (a short count before the error is reported as written). */
+  int64_t (*write)(struct store_upload *u, const struct iovec *iov, int iovcnt,
+                   uint64_t offset);
+  /* Makes every byte written so far durable. */
+  int (*flush)(struct store_upload *u);
+  /* Records info durably and atomically (after flush covered info->offset). */
+  int (*save)(struct store_upload *u, const struct upload_info *info);
+  /* Cuts the data back to len bytes. */
+  int (*truncate)(struct store_upload *u, uint64_t len);
+  void (*close)(struct store_upload *u);
+  int (*remove)(struct store *st, const char *key);
+  /* Calls fn for each upload key; stops early when fn returns non-zero. */
+  int (*list)(struct store *st, int (*fn)(void *arg, const char *key), void *arg);
+
+  /* Aliases: a client-chosen name (already hashed to 64 hex chars by the
+   * caller) pointing at an upload key. */
+  int (*alias_get)(struct store *st, const char *name, char key[STORE_KEY_LEN + 1]);
+  int (*alias_set)(struct store *st, const char *name, const char *key);
+  int (*alias_del)(struct store *st, const char *name);
+
+  void (*free)(struct store *st);
+};
+
+struct store {
+  const struct store_ops *ops;
+};
+
+int store_key_valid(const char *key);
+int store_new_key(char key[STORE_KEY_LEN + 1]);
+
+#endif

@@ -1,0 +1,472 @@
+/* Upload engine (see upload.h). */
+#include "upload.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+#define BUCKETS 1024
+
+struct upload {
+  struct upload_engine *e;
+  struct upload *hnext;
+  struct store_upload *su;
+  struct upload_info info; /* info.offset: durable; info.length: declared */
+  uint64_t written;
+  int refs;
+  int info_dirty;             /* info changed in memory since the last save */
+  int bg_flush;               /* periodic flush in flight */
+  int op;                     /* holder operation in flight */
+  int unlock_commit;          /* engine committing for a holder that left */
+  int broken;                 /* a flush failed: durable and written disagree */
+  struct job *deferred;       /* holder op waiting for the periodic flush */
+  struct upload_writer *holder, *wait_head, *wait_tail;
+};
+
+struct upload_engine {
+  uv_loop_t *loop;
+  struct store *st;
+  struct upload_engine_config cfg;
+  struct upload *table[BUCKETS];
+};
+
+enum job_kind { J_WRITE, J_FLUSH, J_FINISH, J_RESTART, J_CREATE };
+
+struct job {
+  uv_work_t work;
+  struct upload_engine *e;
+  struct upload *u;
+  enum job_kind kind;
+  int background; /* periodic flush or engine commit: no caller callback */
+  int unlock_job; /* the commit for a holder that unlocked */
+  const char *data;
+  size_t len;
+  uint64_t offset;
+  struct upload_info info;
+  char alias[65];
+  int64_t result;
+  struct store_upload *su;
+  upload_cb cb;
+  upload_create_cb ccb;
+  void *arg;
+};
+
+static void grant_next(struct upload *u);
+
+/* ---------- table ---------- */
+
+static unsigned bucket_of(const char *key) {
+  unsigned h = 2166136261u;
+  for (; *key; key++) h = (h ^ (unsigned char)*key) * 16777619u;
+  return h % BUCKETS;
+}
+
+static struct upload *table_find(struct upload_engine *e, const char *key) {
+  for (struct upload *u = e->table[bucket_of(key)]; u; u = u->hnext)
+    if (strcmp(u->info.key, key) == 0) return u;
+  return NULL;
+}
+
+static void table_insert(struct upload_engine *e, struct upload *u) {
+  unsigned b = bucket_of(u->info.key);
+  u->hnext = e->table[b];
+  e->table[b] = u;
+}
+
+static void table_remove(struct upload_engine *e, struct upload *u) {
+  struct upload **pp = &e->table[bucket_of(u->info.key)];
+  while (*pp && *pp != u) pp = &(*pp)->hnext;
+  if (*pp) *pp = u->hnext;
+}
+
+/* ---------- engine ---------- */
+
+int upload_engine_new(struct upload_engine **out, uv_loop_t *loop, struct store *st,
+                      const struct upload_engine_config *cfg) {
+  struct upload_engine *e = calloc(1, sizeof(*e));
+  if (!e) return -ENOMEM;
+  e->loop = loop;
+  e->st = st;
+  e->cfg = *cfg;
+  if (!e->cfg.sync_interval) e->cfg.sync_interval = 64u << 20;
+  *out = e;
+  return 0;
+}
+
+void upload_engine_free(struct upload_engine *e) { free(e); }
+
+struct store *upload_engine_store(struct upload_engine *e) { return e->st; }
+
+static struct upload *upload_wrap(struct upload_engine *e, struct store_upload *su,
+                                  const struct upload_info *info) {
+  struct upload *u = calloc(1, sizeof(*u));
+  if (!u) return NULL;
+  u->e = e;
+  u->su = su;
+  u->info = *info;
+  u->written = info->offset;
+  u->refs = 1;
+  table_insert(e, u);
+  return u;
+}
+
+int upload_get(struct upload_engine *e, const char *key, struct upload **out) {
+  struct upload *u = table_find(e, key);
+  if (u) {
+    u->refs++;
+    *out = u;
+    return 0;
+  }
+  struct upload_info info;
+  struct store_upload *su;
+  int rc = e->st->ops->open(e->st, key, &info, &su);
+  if (rc < 0) return rc == -EBADMSG ? -ENOENT : rc;
+  if (!(u = upload_wrap(e, su, &info))) {
+    e->st->ops->close(su);
+    return -ENOMEM;
+  }
+  *out = u;
+  return 0;
+}
+
+int upload_get_alias(struct upload_engine *e, const char *alias, struct upload **out) {
+  char key[STORE_KEY_LEN + 1];
+  int rc = e->st->ops->alias_get(e->st, alias, key);
+  if (rc < 0) return rc == -ENOENT || rc == -EBADMSG ? -ENOENT : rc;
+  return upload_get(e, key, out);
+}
+
+void upload_put(struct upload *u) {
+  if (!u || --u->refs > 0) return;
+  table_remove(u->e, u);
+  u->e->st->ops->close(u->su);
+  free(u);
+}
+
+const struct upload_info *upload_info(const struct upload *u) { return &u->info; }
+uint64_t upload_written(const struct upload *u) { return u->written; }
+
+/* ---------- jobs ---------- */
+
+static void job_run(uv_work_t *w) {
+  struct job *j = w->data;
+  const struct store_ops *ops = j->e->st->ops;
+  struct store_upload *su = j->u ? j->u->su : NULL;
+  int rc = 0;
+  switch (j->kind) {
+  case J_WRITE: {
+    struct iovec iov = {(void *)j->data, j->len};
+    j->result = ops->write(su, &iov, 1, j->offset);
+    return;
+  }
+  case J_FLUSH:
+    if ((rc = ops->flush(su)) == 0) rc = ops->save(su, &j->info);
+    break;
+  case J_FINISH:
+    if ((rc = ops->flush(su)) == 0) rc = ops->save(su, &j->info);
+    /* The alias goes only after the upload is durably finished: a crash in
+     * between leaves an alias to a finished upload, which recovery drops. */
+    if (rc == 0 && j->alias[0]) rc = ops->alias_del(j->e->st, j->alias);
+    break;
+  case J_RESTART:
+    if ((rc = ops->truncate(su, 0)) == 0 && (rc = ops->flush(su)) == 0)
+      rc = ops->save(su, &j->info);
+    break;
+  case J_CREATE:
+    rc = ops->create(j->e->st, &j->info, &j->su);
+    if (rc == 0 && j->alias[0]) {
+      rc = ops->alias_set(j->e->st, j->alias, j->info.key);
+      if (rc < 0) {
+        ops->close(j->su);
+        ops->remove(j->e->st, j->info.key);
+        j->su = NULL;
+      }
+    }
+    break;
+  }
+  j->result = rc;
+}
+
+static void job_done(uv_work_t *w, int status);
+
+/* Flush-type jobs record the state at the moment they start, which for a
+ * deferred job is later than when it was asked for. */
+static void job_prepare(struct job *j) {
+  struct upload *u = j->u;
+  if (j->kind != J_FLUSH && j->kind != J_FINISH) return;
+  j->info = u->info;
+  j->info.offset = u->written;
+  if (j->kind == J_FINISH) {
+    j->info.finished = 1;
+    j->info.length = (int64_t)u->written;
+  }
+}
+
+static void job_submit(struct job *j) {
+  j->work.data = j;
+  if (j->u) job_prepare(j);
+  if (j->u) j->u->refs++;
+  int rc = uv_queue_work(j->e->loop, &j->work, job_run, job_done);
+  if (rc < 0) { /* only fails on invalid arguments; report, never hang */
+    j->result = rc;
+    job_done(&j->work, 0);
+  }
+}
+
+static struct job *job_new(struct upload *u, enum job_kind kind, upload_cb cb, void *arg) {
+  struct job *j = calloc(1, sizeof(*j));
+  if (!j) return NULL;
+  j->e = u->e;
+  j->u = u;
+  j->kind = kind;
+  j->cb = cb;
+  j->arg = arg;
+  return j;
+}
+
+/* Holder operations that save metadata must not overlap a periodic flush
+ * (two saves of one record); they wait for it. */
+static void holder_submit(struct upload *u, struct job *j) {
+  u->op = 1;
+  if (u->bg_flush && j->kind != J_WRITE) {
+    u->deferred = j;
+    return;
+  }
+  job_submit(j);
+}
+
+static void maybe_background_flush(struct upload *u) {
+  if (u->bg_flush || !u->holder || u->info.finished) return;
+  if (u->written - u->info.offset < u->e->cfg.sync_interval) return;
+  struct job *j = job_new(u, J_FLUSH, NULL, NULL);
+  if (!j) return;
+  j->background = 1;
+  u->bg_flush = 1;
+  job_submit(j);
+}
+
+static void job_done(uv_work_t *w, int status) {
+  struct job *j = w->data;
+  struct upload *u = j->u;
+  int rc = status < 0 ? status : (int)(j->result < 0 ? j->result : 0);
+
+  switch (j->kind) {
+  case J_WRITE:
+    if (status == 0 && j->result > 0) u->written += (uint64_t)j->result;
+    if (status == 0 && j->result >= 0 && (size_t)j->result < j->len) rc = -EIO;
+    break;
+  case J_FLUSH:
+  case J_FINISH:
+  case J_RESTART:
+    if (rc == 0) {
+      uint64_t before = u->info.offset;
+      if (j->kind == J_FLUSH) {
+        /* a periodic flush may finish while the holder changed the length */
+        if (j->info.offset > u->info.offset) u->info.offset = j->info.offset;
+        if (j->info.length == u->info.length) u->info_dirty = 0;
+      } else {
+        u->info = j->info;
+        u->info_dirty = 0;
+      }
+      if (j->kind == J_RESTART) u->written = 0;
+      if (u->info.offset > before && u->holder && u->holder->on_durable)
+        u->holder->on_durable(u->holder, u->info.offset);
+    } else {
+      /* Bytes past the durable offset are in an unknown state: refuse the
+       * upload until recovery at the next start sorts it out, rather than
+       * let a client append after bytes we could not vouch for. */
+      u->broken = 1;
+      log_warn("upload %s: %s failed: %s", u->info.key,
+               j->kind == J_RESTART ? "restart" : "flush", strerror(-rc));
+    }
+    break;
+  case J_CREATE:
+    if (rc == 0) {
+      u = upload_wrap(j->e, j->su, &j->info);
+      if (!u) {
+        j->e->st->ops->close(j->su);
+        rc = -ENOMEM;
+      }
+    }
+    j->ccb(j->arg, rc == 0 ? u : NULL, rc);
+    free(j);
+    return;
+  }
+
+  if (j->unlock_job) {
+    u->unlock_commit = 0;
+    grant_next(u);
+  } else if (j->background) {
+    u->bg_flush = 0;
+    struct job *d = u->deferred;
+    u->deferred = NULL;
+    if (d) job_submit(d);
+  } else {
+    u->op = 0;
+    upload_cb cb = j->cb;
+    void *arg = j->arg;
+    if (cb) cb(arg, rc);
+    if (j->kind == J_WRITE && rc == 0) maybe_background_flush(u);
+  }
+  free(j);
+  upload_put(u);
+}
+
+int upload_create(struct upload_engine *e, int64_t length, const char *alias,
+                  upload_create_cb cb, void *arg) {
+  struct job *j = calloc(1, sizeof(*j));
+  if (!j) return -ENOMEM;
+  j->e = e;
+  j->kind = J_CREATE;
+  j->ccb = cb;
+  j->arg = arg;
+  j->info.length = length;
+  j->info.created = (int64_t)time(NULL);
+  if (alias) snprintf(j->alias, sizeof(j->alias), "%s", alias);
+  job_submit(j);
+  return 0;
+}
+
+/* ---------- lock ---------- */
+
+static void grant_next(struct upload *u) {
+  if (u->holder || u->unlock_commit || !u->wait_head) return;
+  struct upload_writer *w = u->wait_head;
+  u->wait_head = w->next;
+  if (!u->wait_head) u->wait_tail = NULL;
+  w->next = NULL;
+  w->state = 2;
+  w->preempted = 0;
+  u->holder = w;
+  /* Several waiters: the new holder is asked to yield at once. */
+  if (u->wait_head) {
+    w->preempted = 1;
+    if (w->on_preempt) w->on_preempt(w);
+  }
+  w->lock_cb(w->lock_arg, 0);
+}
+
+void upload_lock(struct upload *u, struct upload_writer *w, upload_cb cb, void *arg) {
+  w->u = u;
+  w->lock_cb = cb;
+  w->lock_arg = arg;
+  w->next = NULL;
+  u->refs++;
+  if (u->broken) {
+    w->state = 0;
+    w->u = NULL;
+    upload_put(u);
+    cb(arg, -EIO);
+    return;
+  }
+  if (!u->holder && !u->unlock_commit && !u->wait_head) {
+    w->state = 2;
+    w->preempted = 0;
+    u->holder = w;
+    cb(arg, 0);
+    return;
+  }
+  w->state = 1;
+  if (u->wait_tail) u->wait_tail->next = w;
+  else u->wait_head = w;
+  u->wait_tail = w;
+  struct upload_writer *h = u->holder;
+  if (h && !h->preempted) {
+    h->preempted = 1;
+    if (h->on_preempt) h->on_preempt(h);
+  }
+}
+
+void upload_unlock(struct upload_writer *w) {
+  struct upload *u = w->u;
+  if (!u || w->state == 0) return;
+  if (w->state == 1) {
+    struct upload_writer **pp = &u->wait_head;
+    struct upload_writer *prev = NULL;
+    while (*pp && *pp != w) prev = *pp, pp = &(*pp)->next;
+    if (*pp) *pp = w->next;
+    if (u->wait_tail == w) u->wait_tail = prev;
+    w->state = 0;
+    w->u = NULL;
+    upload_put(u);
+    return;
+  }
+  w->state = 0;
+  w->u = NULL;
+  u->holder = NULL;
+  /* Whatever the holder delivered becomes durable before anyone else looks:
+   * the next holder is told an offset, and that must be on disk. */
+  if ((u->written > u->info.offset || u->info_dirty) && !u->info.finished) {
+    struct job *j = job_new(u, J_FLUSH, NULL, NULL);
+    if (j) {
+      j->unlock_job = 1;
+      u->unlock_commit = 1;
+      if (u->bg_flush) u->deferred = j; /* after the periodic flush */
+      else job_submit(j);
+      upload_put(u);
+      return;
+    }
+  }
+  grant_next(u);
+  upload_put(u);
+}
+
+/* ---------- holder operations ---------- */
+
+void upload_write(struct upload_writer *w, const char *data, size_t len, upload_cb cb,
+                  void *arg) {
+  struct upload *u = w->u;
+  struct job *j = job_new(u, J_WRITE, cb, arg);
+  if (!j) {
+    cb(arg, -ENOMEM);
+    return;
+  }
+  j->data = data;
+  j->len = len;
+  j->offset = u->written;
+  holder_submit(u, j);
+}
+
+void upload_commit(struct upload_writer *w, upload_cb cb, void *arg) {
+  struct upload *u = w->u;
+  struct job *j = job_new(u, J_FLUSH, cb, arg);
+  if (!j) {
+    cb(arg, -ENOMEM);
+    return;
+  }
+  holder_submit(u, j);
+}
+
+void upload_finish(struct upload_writer *w, const char *alias, upload_cb cb, void *arg) {
+  struct upload *u = w->u;
+  struct job *j = job_new(u, J_FINISH, cb, arg);
+  if (!j) {
+    cb(arg, -ENOMEM);
+    return;
+  }
+  if (alias) snprintf(j->alias, sizeof(j->alias), "%s", alias);
+  holder_submit(u, j);
+}
+
+void upload_restart(struct upload_writer *w, int64_t length, upload_cb cb, void *arg) {
+  struct upload *u = w->u;
+  struct job *j = job_new(u, J_RESTART, cb, arg);
+  if (!j) {
+    cb(arg, -ENOMEM);
+    return;
+  }
+  j->info = u->info;
+  j->info.offset = 0;
+  j->info.length = length;
+  holder_submit(u, j);
+}
+
+void upload_set_length(struct upload_writer *w, int64_t length) {
+  struct upload *u = w->u;
+  if (u->info.length == length) return;
+  u->info.length = length;
+  u->info_dirty = 1;
+}

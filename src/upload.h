@@ -1,0 +1,84 @@
+/* Upload engine: the durability contract and the one-writer rule, above a store.
+ *
+ * All functions run on the event loop thread; blocking store operations go to
+ * libuv's thread pool. An upload has a durable offset (info.offset) and a
+ * written count (bytes handed to the store, possibly not yet on stable
+ * storage). Only the durable offset is ever reported to clients.
+ *
+ * Writing takes the upload's lock. A request that wants the lock while another
+ * holds it asks the holder to stop (on_preempt), which ends its HTTP request;
+ * the holder commits what it delivered and unlocks, and the lock passes on at
+ * once instead of after a timeout. Reading the offset goes through the lock
+ * too, so a status answer after a hung request reflects all it delivered. */
+#ifndef RESUMED_UPLOAD_H
+#define RESUMED_UPLOAD_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "store.h"
+
+struct upload_engine;
+struct upload;
+
+struct upload_engine_config {
+  uint64_t sync_interval; /* flush during a long body every this many bytes */
+};
+
+typedef void (*upload_cb)(void *arg, int status);
+typedef void (*upload_create_cb)(void *arg, struct upload *u, int status);
+
+/* A lock holder or waiter, embedded in the caller's per-request state. */
+struct upload_writer {
+  void (*on_preempt)(struct upload_writer *w); /* someone waits: end your request */
+  void (*on_durable)(struct upload_writer *w, uint64_t offset); /* optional */
+  /* engine-private */
+  struct upload *u;
+  struct upload_writer *next;
+  upload_cb lock_cb;
+  void *lock_arg;
+  int state; /* 0 idle, 1 waiting, 2 holding */
+  int preempted;
+};
+
+int upload_engine_new(struct upload_engine **out, uv_loop_t *loop, struct store *st,
+                      const struct upload_engine_config *cfg);
+/* Frees the engine; call when no upload is referenced any more. */
+void upload_engine_free(struct upload_engine *e);
+struct store *upload_engine_store(struct upload_engine *e);
+
+/* Opens an upload by key (cheap metadata read on the loop). -ENOENT if none.
+ * The caller owns a reference: release it with upload_put(). */
+int upload_get(struct upload_engine *e, const char *key, struct upload **out);
+/* Resolves an alias to an upload; -ENOENT if none. */
+int upload_get_alias(struct upload_engine *e, const char *alias, struct upload **out);
+void upload_put(struct upload *u);
+
+/* Creates an upload (and points alias at it when not NULL), off the loop.
+ * cb receives a referenced upload on success. */
+int upload_create(struct upload_engine *e, int64_t length, const char *alias,
+                  upload_create_cb cb, void *arg);
+
+const struct upload_info *upload_info(const struct upload *u);
+uint64_t upload_written(const struct upload *u);
+
+/* Lock. cb runs synchronously when the lock is free, else once it is handed
+ * over. A waiter whose request dies calls upload_unlock() too (it cancels). */
+void upload_lock(struct upload *u, struct upload_writer *w, upload_cb cb, void *arg);
+/* Releases the lock, or cancels a wait. Bytes written but not committed are
+ * committed by the engine before the next holder gets the lock. */
+void upload_unlock(struct upload_writer *w);
+
+/* Operations for the holder, one at a time; each calls cb once. */
+void upload_write(struct upload_writer *w, const char *data, size_t len, upload_cb cb,
+                  void *arg);
+/* Makes everything written durable and records it. */
+void upload_commit(struct upload_writer *w, upload_cb cb, void *arg);
+/* Commits, marks the upload finished, drops alias (may be NULL). */
+void upload_finish(struct upload_writer *w, const char *alias, upload_cb cb, void *arg);
+/* Discards the data and starts over with a new declared length. */
+void upload_restart(struct upload_writer *w, int64_t length, upload_cb cb, void *arg);
+/* Records a declared length (saved with the next commit). */
+void upload_set_length(struct upload_writer *w, int64_t length);
+
+#endif

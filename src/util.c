@@ -1,0 +1,98 @@
+#include "util.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <unistd.h>
+
+int parse_u64_strict(const char *s, size_t n, uint64_t *out) {
+  uint64_t v = 0;
+  if (n == 0) return -EINVAL;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return -EINVAL;
+    unsigned d = (unsigned)(s[i] - '0');
+    if (v > ((uint64_t)INT64_MAX - d) / 10) return -ERANGE;
+    v = v * 10 + d;
+  }
+  *out = v;
+  return 0;
+}
+
+int parse_size(const char *s, uint64_t *out) {
+  size_t n = 0;
+  while (s[n] >= '0' && s[n] <= '9') n++;
+  uint64_t v, mul = 1;
+  if (parse_u64_strict(s, n, &v) < 0) return -EINVAL;
+  switch (s[n]) {
+  case 0: break;
+  case 'k': case 'K': mul = 1ull << 10; break;
+  case 'm': case 'M': mul = 1ull << 20; break;
+  case 'g': case 'G': mul = 1ull << 30; break;
+  case 't': case 'T': mul = 1ull << 40; break;
+  default: return -EINVAL;
+  }
+  if (s[n] && s[n + 1]) return -EINVAL;
+  if (v > INT64_MAX / mul) return -ERANGE;
+  *out = v * mul;
+  return 0;
+}
+
+ssize_t read_full(int fd, void *buf, size_t len) {
+  size_t got = 0;
+  while (got < len) {
+    ssize_t n = read(fd, (char *)buf + got, len - got);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    if (n == 0) break;
+    got += (size_t)n;
+  }
+  return (ssize_t)got;
+}
+
+int write_full(int fd, const void *buf, size_t len) {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = write(fd, (const char *)buf + done, len - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    done += (size_t)n;
+  }
+  return 0;
+}
+
+uint32_t crc32_update(uint32_t crc, const void *buf, size_t len) {
+  static uint32_t table[256];
+  static int ready;
+  if (!ready) { /* benign race: every thread computes the same table */
+    for (uint32_t i = 0; i < 256; i++) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      table[i] = c;
+    }
+    ready = 1;
+  }
+  const unsigned char *p = buf;
+  crc = ~crc;
+  while (len--) crc = table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+  return ~crc;
+}
+
+void hex_encode(const unsigned char *in, size_t n, char *out) {
+  static const char digits[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = digits[in[i] >> 4];
+    out[2 * i + 1] = digits[in[i] & 15];
+  }
+  out[2 * n] = 0;
+}
+
+int sha256_hex(const void *buf, size_t len, char out[65]) {
+  unsigned char md[32];
+  unsigned int mdlen = 0;
+  if (!EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32) return -EIO;
+  hex_encode(md, 32, out);
+  return 0;
+}

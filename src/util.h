@@ -1,0 +1,23 @@
+/* Small shared helpers: strict number parsing, full reads/writes, CRC-32, hex. */
+#ifndef RESUMED_UTIL_H
+#define RESUMED_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Decimal digits only (no sign, space or prefix), at most INT64_MAX. */
+int parse_u64_strict(const char *s, size_t n, uint64_t *out);
+/* A byte count with an optional K, M, G or T suffix (powers of 1024). */
+int parse_size(const char *s, uint64_t *out);
+
+ssize_t read_full(int fd, void *buf, size_t len);
+int write_full(int fd, const void *buf, size_t len);
+
+uint32_t crc32_update(uint32_t crc, const void *buf, size_t len);
+
+void hex_encode(const unsigned char *in, size_t n, char *out);
+/* Lowercase hex SHA-256 of buf, 64 chars + NUL. */
+int sha256_hex(const void *buf, size_t len, char out[65]);
+
+#endif
