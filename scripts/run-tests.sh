@@ -1,0 +1,52 @@
+#!/bin/bash
+# Runs every test suite: C unit tests and the black-box suite against the
+# normal build and again against the ASan+UBSan build, then the browser tests.
+# Prints one line per suite and, last, the totals as "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+passed=0 failed=0 broken=""
+log_dir=build/test-logs
+mkdir -p "$log_dir"
+
+# Reads "N passed, N failed" from the end of a suite's output.
+tally() { # name logfile exit_code
+  local line p f
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$2" | tail -1)
+  if [ -z "$line" ]; then
+    echo "  $1: no result line (exit $3); see $2"
+    failed=$((failed + 1)); broken="$broken $1"; return
+  fi
+  p=${line%% passed*}; f=${line#*, }; f=${f%% failed*}
+  passed=$((passed + p)); failed=$((failed + f))
+  if [ "$f" -gt 0 ] || [ "$3" -ne 0 ]; then
+    broken="$broken $1"
+    [ "$f" -gt 0 ] || failed=$((failed + 1))
+    grep -E '^(FAIL|not ok)' "$2" | sed 's/^/    /' | head -40
+  fi
+  echo "  $1: $line"
+}
+
+run_suite() { # name command...
+  local name=$1 logf="$log_dir/$1.log" rc
+  shift
+  echo "== $name"
+  "$@" >"$logf" 2>&1
+  rc=$?
+  tally "$name" "$logf" "$rc"
+}
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+for t in build/unit/test_*; do run_suite "unit/$(basename "$t")" "$t"; done
+for t in build/asan/unit/test_*; do run_suite "asan-unit/$(basename "$t")" "$t"; done
+RESUMED_BIN=build/resumed run_suite blackbox python3 tests/blackbox/run.py
+RESUMED_BIN=build/asan/resumed run_suite blackbox-asan python3 tests/blackbox/run.py
+if [ -x tests/browser/run.sh ]; then
+  RESUMED_BIN=build/resumed run_suite browser tests/browser/run.sh
+fi
+
+echo
+[ -z "$broken" ] || echo "failing suites:$broken"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
