@@ -4,6 +4,8 @@
 PKGS        := libuv libcrypto
 LLHTTP_DIR  := /usr/share/llhttp
 LLHTTP_INC  := /usr/share/include/llhttp
+# Strict mode: the default build skips the CRLF after chunk data (smuggling).
+LLHTTP_DEFS := -DLLHTTP_STRICT_MODE=1
 
 CC          ?= cc
 PKG_CFLAGS   = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -40,9 +42,9 @@ build/obj/%.o: src/%.c src/*.h
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 # llhttp is Debian's generated C, compiled as is; its warnings are not ours.
-build/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c
+build/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c Makefile
 	@mkdir -p $(@D)
-	$(CC) -O2 -g -w -I$(LLHTTP_INC) -c $< -o $@
+	$(CC) -O2 -g -w $(LLHTTP_DEFS) -I$(LLHTTP_INC) -c $< -o $@
 
 build/resumed: build/obj/main.o $(OBJ) $(LLHTTP_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -51,9 +53,9 @@ build/asan/obj/%.o: src/%.c src/*.h
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -c $< -o $@
 
-build/asan/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c
+build/asan/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c Makefile
 	@mkdir -p $(@D)
-	$(CC) -w -I$(LLHTTP_INC) $(SAN_FLAGS) -c $< -o $@
+	$(CC) -w $(LLHTTP_DEFS) -I$(LLHTTP_INC) $(SAN_FLAGS) -c $< -o $@
 
 build/asan/resumed: build/asan/obj/main.o $(ASAN_OBJ) $(ASAN_LLHTTP)
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)

@@ -444,7 +444,7 @@ static void sweep_uploads_dir(struct fs_store *st) {
       continue;
     }
     if (strlen(n) == STORE_KEY_LEN && store_key_valid(n)) {
-      char meta[STORE_KEY_LEN + 8];
+      char meta[sizeof(e->d_name) + 8];
       struct stat sb;
       snprintf(meta, sizeof(meta), "%s.meta", n);
       if (fstatat(st->uploads_fd, meta, &sb, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
