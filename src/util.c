@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <unistd.h>
 
 int parse_u64_strict(const char *s, size_t n, uint64_t *out) {
@@ -63,17 +64,21 @@ int write_full(int fd, const void *buf, size_t len) {
   return 0;
 }
 
-uint32_t crc32_update(uint32_t crc, const void *buf, size_t len) {
-  static uint32_t table[256];
-  static int ready;
-  if (!ready) { /* benign race: every thread computes the same table */
-    for (uint32_t i = 0; i < 256; i++) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      table[i] = c;
-    }
-    ready = 1;
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void) {
+  for (uint32_t i = 0; i < 256; i++) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    crc_table[i] = c;
   }
+}
+
+/* CRC-32 (ISO-HDLC, as zlib and tus's crc32 use); store threads call it too. */
+uint32_t crc32_update(uint32_t crc, const void *buf, size_t len) {
+  pthread_once(&crc_once, crc_init);
+  const uint32_t *table = crc_table;
   const unsigned char *p = buf;
   crc = ~crc;
   while (len--) crc = table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
