@@ -92,6 +92,9 @@ struct conn {
   int pause_reason;
   int parse_error;  /* an llhttp error to answer */
   int reject_status; /* 431 etc. from our own checks */
+  const char *reject_why;
+  const char *exec_end;       /* end of the bytes given to llhttp_execute */
+  int value_at_end;           /* last header value span ended at exec_end */
   uint64_t deadline;
   unsigned in_process : 1, kick : 1, closing : 1, tcp_closed : 1, lingering : 1,
       over_limit : 1, reading_on : 1, finalize_pending : 1, seen_bytes : 1;
@@ -130,6 +133,7 @@ static void conn_process(struct conn *c);
 static void conn_close(struct conn *c, int err);
 static void conn_arm_timer(struct conn *c);
 static void req_maybe_finish(struct conn *c);
+static void req_log(struct conn *c, int err);
 static void file_read_next(struct conn *c);
 static void conn_update_reading(struct conn *c);
 
@@ -306,6 +310,7 @@ static void conn_free(uv_handle_t *h) {
 static void conn_finalize(struct conn *c) {
   struct http_request *r = &c->req;
   if (r->active && !r->closed_notified) {
+    req_log(c, c->close_err ? c->close_err : -ECONNABORTED);
     r->closed_notified = 1;
     if (r->h && r->h->on_close) r->h->on_close(r, c->close_err ? c->close_err : -ECONNABORTED);
   }
@@ -498,7 +503,7 @@ static void conn_update_reading(struct conn *c) {
 
 static int reject(struct conn *c, int status, const char *why) {
   c->reject_status = status;
-  llhttp_set_error_reason(&c->parser, why);
+  c->reject_why = why; /* llhttp replaces reasons set in some callbacks */
   return HPE_USER;
 }
 
@@ -554,7 +559,12 @@ static int cb_header_value(llhttp_t *p, const char *at, size_t n) {
   if (!r->in_value) {
     r->in_value = 1;
     h->value = r->hlen;
+  } else if (!c->value_at_end) {
+    /* A value continued within one buffer means llhttp skipped a CRLF:
+     * obs-fold (RFC 9112 §5.2), which we refuse rather than rewrite. */
+    return reject(c, 400, "obsolete line folding");
   }
+  c->value_at_end = at + n == c->exec_end;
   if (hbuf_append(r, at, n, c->srv->lim.max_header_bytes) < 0)
     return reject(c, 431, "request head too large");
   h->value_len += (uint32_t)n;
@@ -574,12 +584,6 @@ static int cb_headers_complete(llhttp_t *p) {
       r->path_len = i;
       break;
     }
-  /* obs-fold (RFC 9112 §5.2) is refused rather than rewritten. */
-  for (uint32_t i = 0; i < r->nhdrs; i++) {
-    const char *val = r->hbuf + r->hdrs[i].value;
-    if (memchr(val, '\r', r->hdrs[i].value_len) || memchr(val, '\n', r->hdrs[i].value_len))
-      return reject(c, 400, "obsolete line folding");
-  }
   if (http_req_header_count(r, "host") > 1) return reject(c, 400, "duplicate Host");
   /* llhttp accepts any coding list ending in chunked; we decode only chunked,
    * and an unknown coding means we cannot find the body's end (RFC 9112 §6.1). */
@@ -637,6 +641,9 @@ static void conn_error_response(struct conn *c, int status, const char *why) {
     r->active = 1;
     r->start_ms = now_ms(c);
   }
+  if (!r->method[0] && c->parser.method) /* error before the head completed */
+    snprintf(r->method, sizeof(r->method), "%s", llhttp_method_name(c->parser.method));
+  if (!r->path_len) r->path_len = r->url_len;
   r->closed_notified = r->h == NULL; /* nobody to tell */
   r->err = -EPROTO;
   c->state = CS_WAIT;
@@ -646,7 +653,10 @@ static void conn_error_response(struct conn *c, int status, const char *why) {
 static void conn_parse_error(struct conn *c, llhttp_errno_t e) {
   int status = 400;
   const char *why = llhttp_get_error_reason(&c->parser);
-  if (e == HPE_USER && c->reject_status) status = c->reject_status;
+  if (e == HPE_USER && c->reject_status) {
+    status = c->reject_status;
+    why = c->reject_why;
+  }
   if (!why || !*why) why = llhttp_errno_name(e);
   c->held_len = 0;
   conn_error_response(c, status, why);
@@ -685,6 +695,7 @@ static void conn_process(struct conn *c) {
       const char *start = c->held ? c->held->data + c->held_off : "";
       c->body_len = 0;
       c->pause_reason = PAUSE_NONE;
+      c->exec_end = start + c->held_len;
       llhttp_errno_t e = llhttp_execute(&c->parser, start, c->held_len);
       size_t used = c->held_len;
       if (e == HPE_PAUSED) {
@@ -707,7 +718,7 @@ static void conn_process(struct conn *c) {
       }
       if (c->pause_reason == PAUSE_HEADERS) {
         if (c->reject_status) {
-          conn_error_response(c, c->reject_status, llhttp_get_error_reason(&c->parser));
+          conn_error_response(c, c->reject_status, c->reject_why);
           break;
         }
         conn_dispatch(c);
@@ -728,10 +739,11 @@ static void conn_process(struct conn *c) {
   conn_update_reading(c);
 }
 
-static void req_log(struct conn *c) {
+/* One line per request; a request cut short logs "-" for the status and why. */
+static void req_log(struct conn *c, int err) {
   struct http_server *srv = c->srv;
   struct http_request *r = &c->req;
-  if (!srv->log || !r->status) return;
+  if (!srv->log || !r->active) return;
   char path[256];
   size_t n = r->path_len < sizeof(path) - 1 ? r->path_len : sizeof(path) - 1;
   for (size_t i = 0; i < n; i++) {
@@ -739,9 +751,11 @@ static void req_log(struct conn *c) {
     path[i] = (ch < 0x21 || ch > 0x7e || ch == '"') ? '?' : (char)ch;
   }
   path[n] = 0;
-  char line[512];
-  snprintf(line, sizeof(line), "%s \"%s %s\" %d %" PRIu64 " %.1fms", c->peer,
-           r->method[0] ? r->method : "-", n ? path : "-", r->status, r->bytes_in,
+  char line[512], status[48];
+  if (err == 0 && r->status) snprintf(status, sizeof(status), "%d", r->status);
+  else snprintf(status, sizeof(status), "- (%s)", err == -ETIMEDOUT ? "timeout" : err == -ECONNABORTED ? "ended by server" : err == -ECANCELED ? "shutdown" : "client went away");
+  snprintf(line, sizeof(line), "%s \"%s %s\" %s %" PRIu64 " %.1fms", c->peer,
+           r->method[0] ? r->method : "-", n ? path : "-", status, r->bytes_in,
            (double)(now_ms(c) - r->start_ms));
   srv->log(srv->log_ctx, line);
 }
@@ -750,7 +764,7 @@ static void req_maybe_finish(struct conn *c) {
   struct http_request *r = &c->req;
   if (c->closing || !r->res_done) return;
   if (!r->msg_done && !r->close_after) return; /* still draining the body */
-  req_log(c);
+  req_log(c, 0);
   if (!r->closed_notified) {
     r->closed_notified = 1;
     if (r->h && r->h->on_close) r->h->on_close(r, r->err);
