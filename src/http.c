@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define READ_BUF_SIZE (256 * 1024)
@@ -66,11 +67,16 @@ struct http_request {
   char *res; /* response head being built */
   size_t res_len, res_cap;
 
-  /* file body streaming */
+  struct file_body *file; /* response body streamed from a file */
+};
+
+/* Only responses that stream a file pay for this. */
+struct file_body {
   uv_fs_t fs;
+  struct http_request *req;
   uv_file fd;
-  uint64_t foff, fleft;
-  char *fbuf;
+  uint64_t off, left;
+  char buf[];
 };
 
 struct conn {
@@ -135,10 +141,14 @@ static void conn_arm_timer(struct conn *c);
 static void req_maybe_finish(struct conn *c);
 static void req_log(struct conn *c, int err);
 static void file_read_next(struct conn *c);
+static void file_body_free(struct http_request *r);
 static void conn_update_reading(struct conn *c);
 
 /* ---------- read buffers ---------- */
 
+/* Big read buffers are mapped directly: from malloc, glibc's sliding mmap
+ * threshold would soon place them in the heap, where the pages small reads
+ * touched stay resident after free and fragment it. */
 static struct rbuf *rbuf_get(struct http_server *srv) {
   struct rbuf *b = srv->spare;
   if (b) {
@@ -146,9 +156,17 @@ static struct rbuf *rbuf_get(struct http_server *srv) {
     srv->nspare--;
     return b;
   }
-  b = malloc(sizeof(*b) + READ_BUF_SIZE);
-  if (b) b->cap = READ_BUF_SIZE;
+  void *m = mmap(NULL, sizeof(*b) + READ_BUF_SIZE, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return NULL;
+  b = m;
+  b->cap = READ_BUF_SIZE;
   return b;
+}
+
+static void rbuf_free(struct rbuf *b) {
+  if (b->cap == READ_BUF_SIZE) munmap(b, sizeof(*b) + READ_BUF_SIZE);
+  else free(b);
 }
 
 static void rbuf_put(struct http_server *srv, struct rbuf *b) {
@@ -159,7 +177,7 @@ static void rbuf_put(struct http_server *srv, struct rbuf *b) {
     srv->nspare++;
     return;
   }
-  free(b);
+  rbuf_free(b);
 }
 
 /* A connection about to wait with a few bytes held moves them to a small
@@ -239,10 +257,9 @@ static void req_reset(struct http_request *r) {
   free(r->hbuf);
   free(r->hdrs);
   free(r->res);
-  free(r->fbuf);
+  file_body_free(r);
   memset(r, 0, sizeof(*r));
   r->conn = c;
-  r->fd = -1;
 }
 
 /* ---------- writing ---------- */
@@ -262,7 +279,7 @@ static void on_write(uv_write_t *w, int status) {
     return;
   }
   c->deadline = now_ms(c) + c->srv->lim.body_timeout_ms;
-  if (c->req.fd >= 0 && c->req.fleft) {
+  if (c->req.file && c->req.file->left) {
     file_read_next(c);
     return;
   }
@@ -314,12 +331,7 @@ static void conn_finalize(struct conn *c) {
     r->closed_notified = 1;
     if (r->h && r->h->on_close) r->h->on_close(r, c->close_err ? c->close_err : -ECONNABORTED);
   }
-  if (r->fd >= 0) {
-    uv_fs_t cl;
-    uv_fs_close(NULL, &cl, r->fd, NULL);
-    uv_fs_req_cleanup(&cl);
-    r->fd = -1;
-  }
+  file_body_free(r);
   uv_timer_stop(&c->timer);
   uv_close((uv_handle_t *)&c->timer, conn_free);
 }
@@ -512,7 +524,6 @@ static int cb_message_begin(llhttp_t *p) {
   struct http_request *r = &c->req;
   r->active = 1;
   r->start_ms = now_ms(c);
-  r->fd = -1;
   if (c->state == CS_IDLE) {
     c->state = CS_HEAD;
     c->deadline = now_ms(c) + c->srv->lim.header_timeout_ms;
@@ -710,6 +721,8 @@ static void conn_process(struct conn *c) {
 
       if (c->pause_reason == PAUSE_MESSAGE) r->end_pending = 1;
       if (c->body_len && r->h && r->h->on_body && !r->res_sent && !r->discarding) {
+        /* A small body may wait long for a busy disk: keep it out of the
+         * big buffer so thousands of slow clients never pin big buffers. */
         conn_shrink_held(c);
         r->delivering = 1;
         c->deadline = now_ms(c) + c->srv->lim.body_timeout_ms;
@@ -999,8 +1012,21 @@ void http_res_text(struct http_request *r, int status, const char *reason, const
   http_res_send(r, text, n);
 }
 
+static void file_body_free(struct http_request *r) {
+  struct file_body *f = r->file;
+  if (!f) return;
+  if (f->fd >= 0) {
+    uv_fs_t cl;
+    uv_fs_close(NULL, &cl, f->fd, NULL);
+    uv_fs_req_cleanup(&cl);
+  }
+  free(f);
+  r->file = NULL;
+}
+
 static void on_file_read(uv_fs_t *fs) {
-  struct http_request *r = fs->data;
+  struct file_body *f = (struct file_body *)fs;
+  struct http_request *r = f->req;
   struct conn *c = r->conn;
   ssize_t n = fs->result;
   uv_fs_req_cleanup(fs);
@@ -1014,29 +1040,21 @@ static void on_file_read(uv_fs_t *fs) {
     conn_close(c, n < 0 ? (int)n : -EIO);
     return;
   }
-  if ((uint64_t)n > r->fleft) n = (ssize_t)r->fleft;
-  r->foff += (uint64_t)n;
-  r->fleft -= (uint64_t)n;
-  int last = r->fleft == 0;
-  if (last) {
-    uv_fs_t cl;
-    uv_fs_close(NULL, &cl, r->fd, NULL);
-    uv_fs_req_cleanup(&cl);
-    r->fd = -1;
-  }
-  if (conn_write(c, r->fbuf, (size_t)n, last) < 0) conn_close(c, -EIO);
+  if ((uint64_t)n > f->left) n = (ssize_t)f->left;
+  f->off += (uint64_t)n;
+  f->left -= (uint64_t)n;
+  if (conn_write(c, f->buf, (size_t)n, f->left == 0) < 0) conn_close(c, -EIO);
 }
 
 static void file_read_next(struct conn *c) {
-  struct http_request *r = &c->req;
-  size_t want = r->fleft < FILE_CHUNK ? (size_t)r->fleft : FILE_CHUNK;
-  uv_buf_t b = uv_buf_init(r->fbuf, (unsigned)want);
-  r->fs.data = r;
-  if (uv_fs_read(c->srv->loop, &r->fs, r->fd, &b, 1, (int64_t)r->foff, on_file_read) < 0) {
+  struct file_body *f = c->req.file;
+  size_t want = f->left < FILE_CHUNK ? (size_t)f->left : FILE_CHUNK;
+  uv_buf_t b = uv_buf_init(f->buf, (unsigned)want);
+  if (uv_fs_read(c->srv->loop, &f->fs, f->fd, &b, 1, (int64_t)f->off, on_file_read) < 0) {
     conn_close(c, -EIO);
     return;
   }
-  r->file_reading = 1;
+  c->req.file_reading = 1;
 }
 
 void http_res_send_file(struct http_request *r, uv_file fd, uint64_t off, uint64_t len,
@@ -1051,14 +1069,16 @@ void http_res_send_file(struct http_request *r, uv_file fd, uint64_t off, uint64
     if (conn_write(c, r->res, r->res_len, 1) < 0) conn_close(c, -EIO);
     goto close_fd;
   }
-  r->fbuf = malloc(FILE_CHUNK);
-  if (!r->fbuf) {
+  struct file_body *f = malloc(sizeof(*f) + FILE_CHUNK);
+  if (!f) {
     conn_close(c, -ENOMEM);
     goto close_fd;
   }
-  r->fd = fd;
-  r->foff = off;
-  r->fleft = len;
+  f->req = r;
+  f->fd = fd;
+  f->off = off;
+  f->left = len;
+  r->file = f;
   if (conn_write(c, r->res, r->res_len, 0) < 0) conn_close(c, -EIO);
   conn_process(c);
   return;
@@ -1086,7 +1106,6 @@ static void on_connection(uv_stream_t *l, int status) {
   llhttp_init(&c->parser, HTTP_REQUEST, &srv->settings);
   c->parser.data = c;
   c->req.conn = c;
-  c->req.fd = -1;
   uv_tcp_nodelay(&c->tcp, 1);
 
   struct sockaddr_storage ss;
@@ -1178,7 +1197,7 @@ void http_server_free(struct http_server *srv) {
   while (srv->spare) {
     struct rbuf *b = srv->spare;
     srv->spare = b->next;
-    free(b);
+    rbuf_free(b);
   }
   free(srv);
 }

@@ -111,6 +111,10 @@ int main(int argc, char **argv) {
   raise_fd_limit();
   setvbuf(stderr, NULL, _IOLBF, 0);
 
+  if (util_init() < 0) {
+    fprintf(stderr, "resumed: cannot initialise SHA-256 (libcrypto)\n");
+    return 1;
+  }
   app.loop = uv_default_loop();
   read_boot_id(cfg.boot_id_file, boot_id, sizeof(boot_id));
   uint64_t recovered = 0;

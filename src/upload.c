@@ -18,11 +18,11 @@ struct upload {
   uint64_t written;
   int refs;
   int info_dirty;             /* info changed in memory since the last save */
-  int bg_flush;               /* periodic flush in flight */
+  int saving;                 /* a job that records metadata is in flight */
   int op;                     /* holder operation in flight */
   int unlock_commit;          /* engine committing for a holder that left */
   int broken;                 /* a flush failed: durable and written disagree */
-  struct job *deferred;       /* holder op waiting for the periodic flush */
+  struct job *deferred;       /* save-type job waiting for the one in flight */
   struct upload_writer *holder, *wait_head, *wait_tail;
 };
 
@@ -31,6 +31,8 @@ struct upload_engine {
   struct store *st;
   struct upload_engine_config cfg;
   struct upload *table[BUCKETS];
+  struct job *free_jobs; /* recycled: one job per body read would churn the heap */
+  unsigned nfree_jobs;
 };
 
 enum job_kind { J_WRITE, J_FLUSH, J_FINISH, J_RESTART, J_CREATE };
@@ -55,6 +57,29 @@ struct job {
 };
 
 static void grant_next(struct upload *u);
+
+#define FREE_JOBS_MAX 256
+
+static struct job *job_alloc(struct upload_engine *e) {
+  struct job *j = e->free_jobs;
+  if (j) {
+    e->free_jobs = *(struct job **)j;
+    e->nfree_jobs--;
+    memset(j, 0, sizeof(*j));
+    return j;
+  }
+  return calloc(1, sizeof(*j));
+}
+
+static void job_release(struct upload_engine *e, struct job *j) {
+  if (e->nfree_jobs >= FREE_JOBS_MAX) {
+    free(j);
+    return;
+  }
+  *(struct job **)j = e->free_jobs;
+  e->free_jobs = j;
+  e->nfree_jobs++;
+}
 
 /* ---------- table ---------- */
 
@@ -96,7 +121,15 @@ int upload_engine_new(struct upload_engine **out, uv_loop_t *loop, struct store 
   return 0;
 }
 
-void upload_engine_free(struct upload_engine *e) { free(e); }
+void upload_engine_free(struct upload_engine *e) {
+  if (!e) return;
+  while (e->free_jobs) {
+    struct job *j = e->free_jobs;
+    e->free_jobs = *(struct job **)j;
+    free(j);
+  }
+  free(e);
+}
 
 struct store *upload_engine_store(struct upload_engine *e) { return e->st; }
 
@@ -205,9 +238,12 @@ static void job_prepare(struct job *j) {
   }
 }
 
+static int job_saves(const struct job *j) { return j->kind != J_WRITE && j->kind != J_CREATE; }
+
 static void job_submit(struct job *j) {
   j->work.data = j;
   if (j->u) job_prepare(j);
+  if (j->u && job_saves(j)) j->u->saving = 1;
   if (j->u) j->u->refs++;
   int rc = uv_queue_work(j->e->loop, &j->work, job_run, job_done);
   if (rc < 0) { /* only fails on invalid arguments; report, never hang */
@@ -217,7 +253,7 @@ static void job_submit(struct job *j) {
 }
 
 static struct job *job_new(struct upload *u, enum job_kind kind, upload_cb cb, void *arg) {
-  struct job *j = calloc(1, sizeof(*j));
+  struct job *j = job_alloc(u->e);
   if (!j) return NULL;
   j->e = u->e;
   j->u = u;
@@ -227,24 +263,28 @@ static struct job *job_new(struct upload *u, enum job_kind kind, upload_cb cb, v
   return j;
 }
 
-/* Holder operations that save metadata must not overlap a periodic flush
- * (two saves of one record); they wait for it. */
-static void holder_submit(struct upload *u, struct job *j) {
-  u->op = 1;
-  if (u->bg_flush && j->kind != J_WRITE) {
+/* Jobs that record metadata never overlap (two saves of one record would
+ * race on its temp file and could go back in time); a second one waits for
+ * the first. Writes may overlap a flush. */
+static void save_submit(struct upload *u, struct job *j) {
+  if (u->saving && job_saves(j)) {
     u->deferred = j;
     return;
   }
   job_submit(j);
 }
 
+static void holder_submit(struct upload *u, struct job *j) {
+  u->op = 1;
+  save_submit(u, j);
+}
+
 static void maybe_background_flush(struct upload *u) {
-  if (u->bg_flush || !u->holder || u->info.finished) return;
+  if (u->saving || u->deferred || !u->holder || u->info.finished) return;
   if (u->written - u->info.offset < u->e->cfg.sync_interval) return;
   struct job *j = job_new(u, J_FLUSH, NULL, NULL);
   if (!j) return;
   j->background = 1;
-  u->bg_flush = 1;
   job_submit(j);
 }
 
@@ -292,32 +332,33 @@ static void job_done(uv_work_t *w, int status) {
       }
     }
     j->ccb(j->arg, rc == 0 ? u : NULL, rc);
-    free(j);
+    job_release(j->e, j);
     return;
   }
 
-  if (j->unlock_job) {
-    u->unlock_commit = 0;
-    grant_next(u);
-  } else if (j->background) {
-    u->bg_flush = 0;
+  if (job_saves(j)) {
+    u->saving = 0;
     struct job *d = u->deferred;
     u->deferred = NULL;
     if (d) job_submit(d);
-  } else {
-    u->op = 0;
-    upload_cb cb = j->cb;
-    void *arg = j->arg;
-    if (cb) cb(arg, rc);
-    if (j->kind == J_WRITE && rc == 0) maybe_background_flush(u);
   }
-  free(j);
+  if (j->unlock_job) {
+    u->unlock_commit = 0;
+    grant_next(u);
+  } else if (!j->background) {
+    u->op = 0;
+    /* Before the callback: it may ask for a commit, which then queues
+     * behind this flush instead of racing it. */
+    if (j->kind == J_WRITE && rc == 0) maybe_background_flush(u);
+    if (j->cb) j->cb(j->arg, rc);
+  }
+  job_release(u->e, j);
   upload_put(u);
 }
 
 int upload_create(struct upload_engine *e, int64_t length, const char *alias,
                   upload_create_cb cb, void *arg) {
-  struct job *j = calloc(1, sizeof(*j));
+  struct job *j = job_alloc(e);
   if (!j) return -ENOMEM;
   j->e = e;
   j->kind = J_CREATE;
@@ -404,8 +445,7 @@ void upload_unlock(struct upload_writer *w) {
     if (j) {
       j->unlock_job = 1;
       u->unlock_commit = 1;
-      if (u->bg_flush) u->deferred = j; /* after the periodic flush */
-      else job_submit(j);
+      save_submit(u, j);
       upload_put(u);
       return;
     }

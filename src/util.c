@@ -94,10 +94,20 @@ void hex_encode(const unsigned char *in, size_t n, char *out) {
   out[2 * n] = 0;
 }
 
+/* Fetched once (OpenSSL 3 otherwise looks the algorithm up on every call);
+ * read-only afterwards, so worker threads may use it too. */
+static EVP_MD *sha256_md;
+
+int util_init(void) {
+  if (!sha256_md && !(sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL))) return -EIO;
+  return 0;
+}
+
 int sha256_hex(const void *buf, size_t len, char out[65]) {
   unsigned char md[32];
   unsigned int mdlen = 0;
-  if (!EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32) return -EIO;
+  if (util_init() < 0) return -EIO;
+  if (!EVP_Digest(buf, len, md, &mdlen, sha256_md, NULL) || mdlen != 32) return -EIO;
   hex_encode(md, 32, out);
   return 0;
 }

@@ -17,6 +17,8 @@ int write_full(int fd, const void *buf, size_t len);
 uint32_t crc32_update(uint32_t crc, const void *buf, size_t len);
 
 void hex_encode(const unsigned char *in, size_t n, char *out);
+/* Loads the digests used below; call once at start-up, before threads. */
+int util_init(void);
 /* Lowercase hex SHA-256 of buf, 64 chars + NUL. */
 int sha256_hex(const void *buf, size_t len, char out[65]);
 

@@ -159,9 +159,52 @@ static void test_periodic_flush(void) {
   teardown();
 }
 
+/* A commit asked for from the write callback, just as a periodic flush
+ * starts, must queue behind it: two metadata saves at once used to race on
+ * the temp file and fail. */
+struct race {
+  struct ctx c;
+  int commits_ok, commits_failed, round;
+};
+
+static void race_committed(void *arg, int status) {
+  struct race *r = arg;
+  if (status == 0) r->commits_ok++;
+  else r->commits_failed++;
+}
+
+static void race_written(void *arg, int status) {
+  struct race *r = arg;
+  CHECK(status == 0);
+  r->c.written++;
+  upload_commit(&r->c.w, race_committed, r);
+}
+
+static void test_commit_during_periodic_flush(void) {
+  setup(4096);
+  static struct race r;
+  memset(&r, 0, sizeof(r));
+  CHECK(upload_create(eng, -1, NULL, on_created, &r.c) == 0);
+  run_until(&r.c.created, 1);
+  upload_lock(r.c.u, &r.c.w, on_locked, &r.c);
+  static char buf[5000];
+  for (int i = 0; i < 40; i++) {
+    upload_write(&r.c.w, buf, sizeof(buf), race_written, &r);
+    int want = i + 1;
+    for (int k = 0; k < 10000 && r.commits_ok + r.commits_failed < want; k++) uv_run(loop, UV_RUN_ONCE);
+  }
+  CHECK(r.commits_failed == 0);
+  CHECK(r.commits_ok == 40);
+  CHECK_EQ_U64(upload_info(r.c.u)->offset, 40 * sizeof(buf));
+  upload_unlock(&r.c.w);
+  upload_put(r.c.u);
+  teardown();
+}
+
 int main(void) {
   RUN(test_write_commit_durable);
   RUN(test_handover);
   RUN(test_periodic_flush);
+  RUN(test_commit_during_periodic_flush);
   UNIT_DONE();
 }
