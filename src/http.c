@@ -19,6 +19,10 @@
 #define DISCARD_MAX (256 * 1024)  /* unread body we drain to keep a connection alive */
 #define LINGER_MS 2000            /* read-and-drop after an early final response */
 #define FILE_CHUNK (64 * 1024)
+/* Connections handing body bytes to handlers at once. The others leave their
+ * bytes in the kernel until one finishes, so a slow disk with thousands of
+ * clients costs kernel socket buffers, not our memory. */
+#define MAX_DELIVERIES 16
 
 /* A read buffer. Held by a connection while its bytes are still needed
  * (parsing paused, or a handler consuming body bytes from it). */
@@ -85,6 +89,7 @@ struct conn {
   llhttp_t parser;
   struct http_server *srv;
   struct conn *prev, *next;
+  struct conn *admit_next; /* waiting for a delivery slot */
 
   struct rbuf *reading; /* buffer lent to libuv for the current read */
   struct rbuf *held;    /* bytes still to parse / being consumed */
@@ -103,7 +108,7 @@ struct conn {
   int value_at_end;           /* last header value span ended at exec_end */
   uint64_t deadline;
   unsigned in_process : 1, kick : 1, closing : 1, tcp_closed : 1, lingering : 1,
-      over_limit : 1, reading_on : 1, finalize_pending : 1, seen_bytes : 1;
+      over_limit : 1, reading_on : 1, finalize_pending : 1, seen_bytes : 1, admit_waiting : 1;
   int close_err;
   int writes_pending;
   char peer[64];
@@ -125,6 +130,8 @@ struct http_server {
   unsigned nconns;
   struct rbuf *spare;
   unsigned nspare;
+  unsigned deliveries;
+  struct conn *admit_head, *admit_tail;
   int listening, shutting_down;
 };
 
@@ -143,6 +150,36 @@ static void req_log(struct conn *c, int err);
 static void file_read_next(struct conn *c);
 static void file_body_free(struct http_request *r);
 static void conn_update_reading(struct conn *c);
+
+/* ---------- delivery admission ---------- */
+
+static void admit_unlink(struct conn *c) {
+  struct http_server *srv = c->srv;
+  if (!c->admit_waiting) return;
+  struct conn **pp = &srv->admit_head, *prev = NULL;
+  while (*pp && *pp != c) prev = *pp, pp = &(*pp)->admit_next;
+  if (*pp) *pp = c->admit_next;
+  if (srv->admit_tail == c) srv->admit_tail = prev;
+  c->admit_next = NULL;
+  c->admit_waiting = 0;
+}
+
+static void set_delivering(struct conn *c, int on) {
+  struct http_server *srv = c->srv;
+  if (c->req.delivering == (unsigned)!!on) return;
+  c->req.delivering = !!on;
+  if (on) {
+    srv->deliveries++;
+    return;
+  }
+  srv->deliveries--;
+  /* a slot is free: the longest waiter reads again */
+  struct conn *w = srv->admit_head;
+  if (w && srv->deliveries < MAX_DELIVERIES) {
+    admit_unlink(w);
+    conn_update_reading(w);
+  }
+}
 
 /* ---------- read buffers ---------- */
 
@@ -314,6 +351,8 @@ static int conn_write(struct conn *c, const char *p, size_t n, int final) {
 static void conn_free(uv_handle_t *h) {
   struct conn *c = h->data;
   struct http_server *srv = c->srv;
+  admit_unlink(c);
+  set_delivering(c, 0);
   if (c->prev) c->prev->next = c->next;
   else srv->conns = c->next;
   if (c->next) c->next->prev = c->prev;
@@ -414,7 +453,7 @@ static void on_timer(uv_timer_t *t) {
     conn_close(c, 0);
     return;
   case CS_BODY:
-    if (c->req.delivering) break; /* our own disk write, not the client */
+    if (c->req.delivering || c->admit_waiting) break; /* our doing, not the client's */
     conn_close(c, -ETIMEDOUT);
     return;
   default:
@@ -502,6 +541,16 @@ static void conn_update_reading(struct conn *c) {
     if (c->held_len) want = 0; /* bytes still to parse */
     if (c->req.delivering) want = 0;
     if (c->state == CS_HANDLER || c->state == CS_WAIT) want = 0;
+    if (want && c->state == CS_BODY && !c->req.discarding &&
+        c->srv->deliveries >= MAX_DELIVERIES) {
+      want = 0;
+      if (!c->admit_waiting) {
+        c->admit_waiting = 1;
+        if (c->srv->admit_tail) c->srv->admit_tail->admit_next = c;
+        else c->srv->admit_head = c;
+        c->srv->admit_tail = c;
+      }
+    }
   }
   if (want && !c->reading_on) {
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading_on = 1;
@@ -612,6 +661,15 @@ static int cb_headers_complete(llhttp_t *p) {
     if (p->http_major == 1 && p->http_minor >= 1) r->expect_continue = 1;
   }
   if (!llhttp_should_keep_alive(p)) r->close_after = 1;
+  /* The head stays readable for the whole request: keep only what it uses. */
+  if (r->hcap > r->hlen + 64) {
+    char *nb = realloc(r->hbuf, r->hlen ? r->hlen : 1);
+    if (nb) r->hbuf = nb, r->hcap = r->hlen ? r->hlen : 1;
+  }
+  if (r->hdrcap > r->nhdrs + 2) {
+    struct hdr *nh = realloc(r->hdrs, (r->nhdrs ? r->nhdrs : 1) * sizeof(*nh));
+    if (nh) r->hdrs = nh, r->hdrcap = r->nhdrs ? r->nhdrs : 1;
+  }
   c->pause_reason = PAUSE_HEADERS;
   return HPE_PAUSED;
 }
@@ -724,7 +782,7 @@ static void conn_process(struct conn *c) {
         /* A small body may wait long for a busy disk: keep it out of the
          * big buffer so thousands of slow clients never pin big buffers. */
         conn_shrink_held(c);
-        r->delivering = 1;
+        set_delivering(c, 1);
         c->deadline = now_ms(c) + c->srv->lim.body_timeout_ms;
         r->h->on_body(r, c->body_ptr, c->body_len);
         continue;
@@ -874,7 +932,7 @@ static void on_finalize_timer(uv_timer_t *t) { conn_finalize(t->data); }
 void http_req_body_consumed(struct http_request *r) {
   struct conn *c = r->conn;
   if (!r->delivering) return;
-  r->delivering = 0;
+  set_delivering(c, 0);
   if (c->finalize_pending) {
     /* Connection already gone: finish tearing it down from the loop, not
      * from inside the handler's callback. */
@@ -953,7 +1011,7 @@ int http_res_started(const struct http_request *r) { return r->res_started; }
  * before it: drain a small one to keep the connection, else close. */
 static void res_settle_connection(struct http_request *r) {
   struct conn *c = r->conn;
-  r->delivering = 0; /* a response ends the handler's use of body bytes */
+  set_delivering(c, 0); /* a response ends the handler's use of body bytes */
   if (r->msg_done) return;
   int body_pending = r->content_length != 0;
   if (c->state == CS_HANDLER && !body_pending) {
@@ -967,7 +1025,6 @@ static void res_settle_connection(struct http_request *r) {
   if (r->content_length > 0 &&
       (uint64_t)r->content_length - r->bytes_in <= DISCARD_MAX && !r->close_after) {
     r->discarding = 1;
-    r->delivering = 0;
     c->state = CS_BODY;
     return;
   }

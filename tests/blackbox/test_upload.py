@@ -279,3 +279,32 @@ def test_parallel_uploads():
     bad = {i: v for i, v in results.items() if v != 'ok'}
     eq(len(results), 8, 'clients finished')
     check(not bad, 'parallel clients failed: %r' % bad)
+
+
+def test_more_bodies_than_delivery_slots():
+    # 48 uploads interleave their bodies piece by piece on open connections, more
+    # than the server hands to the disk at once (it makes the rest wait in the
+    # kernel); every one must still complete intact, none may time out or stall.
+    srv = Server('--body-timeout', '5')
+    n = 48
+    datas = [os.urandom(random.randint(100000, 300000)) for _ in range(n)]
+    fids = [rand_id('slot%d' % i) for i in range(n)]
+    conns = []
+    for fid, data in zip(fids, datas):
+        c = srv.conn()
+        c.send(build_head('POST', '/upload', upload_headers(fid, 0, len(data)) +
+                          [('Content-Length', str(len(data)))]))
+        conns.append(c)
+    piece = 16384
+    for off in range(0, max(len(d) for d in datas), piece):
+        for c, data in zip(conns, datas):
+            if off < len(data):
+                c.send(data[off:off + piece])
+    for i, (c, data) in enumerate(zip(conns, datas)):
+        r = c.read_final('POST')
+        eq((r.status, r.body), (200, b'Success %d' % len(data)), 'upload %d' % i)
+        c.close()
+    for fid in fids:
+        eq(srv.status(fid), 0, '/status after completion')
+    stored = sorted(file_sha(p) for p in srv.data_files())
+    eq(stored, sorted(sha(d) for d in datas), 'stored files are exactly the uploads')
