@@ -13,7 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define READ_BUF_SIZE (256 * 1024)
+#define READ_BUF_SIZE (1024 * 1024)
 #define SMALL_HOLD 8192           /* copy held bytes below this out of a big buffer */
 #define SPARE_BUFS 4              /* big read buffers kept for reuse */
 #define DISCARD_MAX (256 * 1024)  /* unread body we drain to keep a connection alive */
