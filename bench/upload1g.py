@@ -225,8 +225,8 @@ def clear_dir(d):
 
 def check_resumed_dir(d, datafile):
     """After a completed upload: one plain data file of the right size and
-    content (else a failure), no .meta and no article link (else a warning:
-    SPEC "a finished upload is the plain data file"). Returns (failures, warnings)."""
+    content, next to metadata that says it is finished (else a failure), and no
+    article link (else a warning). Returns (failures, warnings)."""
     bad, warn = [], []
     up = os.path.join(d, "uploads")
     files = sorted(os.listdir(up)) if os.path.isdir(up) else []
@@ -234,8 +234,10 @@ def check_resumed_dir(d, datafile):
     metas = [f for f in files if f.endswith(".meta")]
     if len(data) != 1:
         bad.append(f"uploads/ holds {len(data)} data files ({files[:5]})")
-    if metas:
-        warn.append(f"uploads/ still holds .meta after completion: {metas[:3]}")
+    for m in metas:
+        with open(os.path.join(up, m)) as f:
+            if "\nfinished 1\n" not in f.read():
+                bad.append(f"{m} does not record the upload as finished")
     art = os.path.join(d, "article")
     if os.path.isdir(art) and os.listdir(art):
         warn.append(f"article/ not empty after completion: {os.listdir(art)[:3]}")

@@ -315,22 +315,12 @@ class Server:
     def upload(self, fid, data, **kw):
         return upload(self.port, fid, data, **kw)
 
-    def article_link_candidates(self, fid):
-        """Spec: DIR/article/<sha256(id)>.  The implementation (src/article.c) hashes
-        'article\\n' + id (domain separation); accepted here so that other behaviour stays
-        testable -- test_upload.test_article_link_name checks the spec's naming on its own."""
-        return [os.path.join(self.dir, 'article', hashlib.sha256(p + _b(fid)).hexdigest())
-                for p in (b'', b'article\n')]
-
     def article_link(self, fid):
-        cands = self.article_link_candidates(fid)
-        for c in cands:
-            if os.path.lexists(c):
-                return c
-        return cands[0]
+        """DIR/article/<sha256("article\n" + id)>: the id hashed with a domain prefix."""
+        return os.path.join(self.dir, 'article', hashlib.sha256(b'article\n' + _b(fid)).hexdigest())
 
     def has_article_link(self, fid):
-        return any(os.path.lexists(c) for c in self.article_link_candidates(fid))
+        return os.path.lexists(self.article_link(fid))
 
     def data_path(self, fid):
         """Path of the data file of the *unfinished* upload for fid (via DIR/article/<sha256(id)>)."""

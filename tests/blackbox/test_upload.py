@@ -32,7 +32,7 @@ def test_full_upload_article_protocol():
 
 
 def test_article_link_name():
-    # spec: DIR/article/<64 hex> = sha256 of the id, naming the key of the unfinished upload
+    # DIR/article/<64 hex> names the key of the unfinished upload for an id
     srv = Server()
     fid = 'photo.jpg-1000-1700000000000'
     r = srv.upload(fid, b'p' * 400, start=0, size=1000)
@@ -40,6 +40,7 @@ def test_article_link_name():
     # the id is hashed (domain-separated SHA-256), never used as a name
     links = os.listdir(os.path.join(srv.dir, 'article'))
     eq(len(links), 1, 'one article link for one unfinished upload')
+    eq(os.path.join(srv.dir, 'article', links[0]), srv.article_link(fid), 'link named by the documented hash')
     check(re.fullmatch(r'[0-9a-f]{64}', links[0]) is not None, 'link name %r is 64 lowercase hex' % links[0])
     target = os.readlink(os.path.join(srv.dir, 'article', links[0]))
     check(re.fullmatch(r'[0-9a-f]{32}', target) is not None, 'link target %r is an upload key' % target)
