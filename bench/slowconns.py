@@ -36,12 +36,13 @@ import random
 import re
 import resource
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+
+from proclib import cleanup, cpu_seconds, on_signal, procs, status_kb, temps
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -56,44 +57,15 @@ SLOW_DIR = os.environ.get("SLOW_DIR", tempfile.gettempdir())
 RESUMED_ARGS = shlex.split(os.environ.get("RESUMED_ARGS", ""))
 TARGET_KIB = 4.0
 STATUS_CONNS = 8
-TICK = os.sysconf("SC_CLK_TCK")
-
-procs, temps = [], []
 
 
-def cleanup():
-    for p in procs:
-        if p.poll() is None:
-            try:
-                p.kill()  # by PID
-                p.wait(timeout=10)
-            except Exception:
-                pass
-    for t in temps:
-        shutil.rmtree(t, ignore_errors=True)
 
 
-def on_signal(signum, frame):
-    cleanup()
-    os._exit(128 + signum)
 
 
-def status_kb(pid, key):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        s = f.read()
-    rest = s[s.rfind(")") + 2:].split()
-    return (int(rest[11]) + int(rest[12])) / TICK
+
 
 
 def fd_counts(pid):

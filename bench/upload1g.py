@@ -42,6 +42,8 @@ import sys
 import tempfile
 import time
 
+from proclib import cleanup, cpu_seconds, on_signal, procs, status_kb, temps
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
@@ -57,49 +59,16 @@ BLAST_BIN = os.environ.get("BLAST_BIN", os.path.join(HERE, "bin", "blast"))
 RESUMED_ARGS = shlex.split(os.environ.get("RESUMED_ARGS", ""))
 DISK_DIR = os.environ.get("BENCH_DISK_DIR", tempfile.gettempdir())
 
-TICK = os.sysconf("SC_CLK_TCK")
 MIB = 1024 * 1024
 
-procs = []  # Popen objects we started
-temps = []  # paths to remove at exit
 
 
-def cleanup():
-    for p in procs:
-        if p.poll() is None:
-            try:
-                p.kill()  # by PID
-                p.wait(timeout=10)
-            except Exception:
-                pass
-    for t in temps:
-        if os.path.isdir(t):
-            shutil.rmtree(t, ignore_errors=True)
-        elif os.path.exists(t):
-            try:
-                os.unlink(t)
-            except OSError:
-                pass
 
 
-def on_signal(signum, frame):
-    cleanup()
-    sys.exit(128 + signum)
 
 
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        s = f.read()
-    rest = s[s.rfind(")") + 2:].split()
-    return (int(rest[11]) + int(rest[12])) / TICK
 
 
-def proc_status(pid, key):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])  # kB
-    return 0
 
 
 def loadavg():
@@ -296,7 +265,7 @@ def main():
         servers[(dest, "resumed")] = Server("resumed", [RESUMED_BIN, "--quiet", "--dir", rdir, "--listen",
                                                         "127.0.0.1:0"] + RESUMED_ARGS, w, rdir)
     time.sleep(0.2)
-    start_rss = {k: proc_status(s.pid, "VmRSS") for k, s in servers.items()}
+    start_rss = {k: status_kb(s.pid, "VmRSS") for k, s in servers.items()}
 
     results = {k: [] for k in servers}  # list of dicts
     checked = set()
@@ -319,7 +288,7 @@ def main():
                     status, body, wall, ccpu, sent = 0, str(e), 0.0, 0.0, 0
                 alive = s.alive()
                 c1 = cpu_seconds(s.pid) if alive else c0
-                hwm = proc_status(s.pid, "VmHWM") if alive else 0
+                hwm = status_kb(s.pid, "VmHWM") if alive else 0
                 ok = status == 200 and body == f"Success {SIZE}" and sent == SIZE and alive
                 tag = "warm-up" if warm else f"round {rnd - WARMUP + 1}"
                 mibs = SIZE / MIB / wall if wall > 0 else 0.0
@@ -340,7 +309,7 @@ def main():
                 if not warm and ok:
                     results[(dest, name)].append(dict(mibs=mibs, cpu=c1 - c0, ccpu=ccpu, hwm=hwm))
 
-    peak = {k: (proc_status(s.pid, "VmHWM") if s.alive() else 0) for k, s in servers.items()}
+    peak = {k: (status_kb(s.pid, "VmHWM") if s.alive() else 0) for k, s in servers.items()}
     for k, s in servers.items():
         if not s.alive():
             failures.append(f"{k[0]}/{k[1]} died (exit {s.proc.returncode}): {s.stderr_tail()}")
