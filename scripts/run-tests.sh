@@ -8,10 +8,13 @@ passed=0 failed=0 broken=""
 log_dir=build/test-logs
 mkdir -p "$log_dir"
 
-# Reads "N passed, N failed" from the end of a suite's output.
+# Reads "N passed, N failed" (ours) or node's TAP "# pass N" / "# fail N".
 tally() { # name logfile exit_code
   local line p f
   line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$2" | tail -1)
+  if [ -z "$line" ] && grep -qE '^# pass [0-9]+' "$2"; then
+    line="$(grep -E '^# pass [0-9]+' "$2" | tail -1 | awk '{print $3}') passed, $(grep -E '^# fail [0-9]+' "$2" | tail -1 | awk '{print $3}') failed"
+  fi
   if [ -z "$line" ]; then
     echo "  $1: no result line (exit $3); see $2"
     failed=$((failed + 1)); broken="$broken $1"; return
@@ -21,13 +24,13 @@ tally() { # name logfile exit_code
   if [ "$f" -gt 0 ] || [ "$3" -ne 0 ]; then
     broken="$broken $1"
     [ "$f" -gt 0 ] || failed=$((failed + 1))
-    grep -E '^(FAIL|not ok)' "$2" | sed 's/^/    /' | head -40
+    grep -E '^(FAIL|not ok)|^ *not ok' "$2" | sed 's/^/    /' | head -40
   fi
   echo "  $1: $line"
 }
 
 run_suite() { # name command...
-  local name=$1 logf="$log_dir/$1.log" rc
+  local name=$1 logf="$log_dir/${1//\//-}.log" rc
   shift
   echo "== $name"
   "$@" >"$logf" 2>&1
