@@ -8,7 +8,9 @@
  * A request without Content-Length (or with Transfer-Encoding) gets a 400 and the
  * connection is closed: this is a baseline, not a server.
  *
- * Usage: sink [--listen HOST:PORT] [--dir DIR] [--quiet]
+ * With --fsync it fdatasyncs the file before replying: the durable baseline,
+ * doing the least that resumed's durability contract demands.
+ * Usage: sink [--listen HOST:PORT] [--dir DIR] [--quiet] [--fsync]
  * Prints "sink: listening on http://HOST:PORT" on stderr once listening
  * (port 0 = ephemeral), like resumed.
  *
@@ -35,6 +37,7 @@
 
 static char buf[BUF_SIZE];
 static int quiet;
+static int sync_before_reply; /* --fsync: the durable baseline */
 
 static void die(const char *what)
 {
@@ -167,8 +170,11 @@ static void serve(int cfd, const char *dir, unsigned long long *file_no)
 			memmove(buf, buf + take, have - take); /* only pipelined leftovers */
 			have -= take;
 		}
-		if (ofd >= 0)
+		if (ofd >= 0) {
+			if (sync_before_reply && got == want && fdatasync(ofd) < 0)
+				perror("fdatasync");
 			close(ofd);
+		}
 		if (got < want) {
 			if (!quiet)
 				fprintf(stderr, "sink: connection ended after %llu of %llu body bytes\n", got, want);
@@ -200,8 +206,10 @@ int main(int argc, char **argv)
 			dir = argv[++i];
 		else if (strcmp(argv[i], "--quiet") == 0)
 			quiet = 1;
+		else if (strcmp(argv[i], "--fsync") == 0)
+			sync_before_reply = 1;
 		else {
-			fprintf(stderr, "usage: %s [--listen HOST:PORT] [--dir DIR] [--quiet]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--listen HOST:PORT] [--dir DIR] [--quiet] [--fsync]\n", argv[0]);
 			return 2;
 		}
 	}

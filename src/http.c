@@ -929,17 +929,23 @@ void http_req_read_body(struct http_request *r) {
 
 static void on_finalize_timer(uv_timer_t *t) { conn_finalize(t->data); }
 
+/* The handler is done with the body bytes it was given. Returns 1 when the
+ * connection is gone and its teardown was scheduled. */
+static int req_release_body(struct http_request *r) {
+  struct conn *c = r->conn;
+  if (!r->delivering) return 0;
+  set_delivering(c, 0);
+  if (!c->finalize_pending) return 0;
+  /* Connection already gone: finish tearing it down from the loop, not from
+   * inside the handler's callback. */
+  uv_timer_start(&c->timer, on_finalize_timer, 0, 0);
+  return 1;
+}
+
 void http_req_body_consumed(struct http_request *r) {
   struct conn *c = r->conn;
   if (!r->delivering) return;
-  set_delivering(c, 0);
-  if (c->finalize_pending) {
-    /* Connection already gone: finish tearing it down from the loop, not
-     * from inside the handler's callback. */
-    uv_timer_start(&c->timer, on_finalize_timer, 0, 0);
-    return;
-  }
-  if (c->closing) return;
+  if (req_release_body(r) || c->closing) return;
   c->deadline = now_ms(c) + c->srv->lim.body_timeout_ms;
   conn_process(c);
 }
@@ -1011,7 +1017,6 @@ int http_res_started(const struct http_request *r) { return r->res_started; }
  * before it: drain a small one to keep the connection, else close. */
 static void res_settle_connection(struct http_request *r) {
   struct conn *c = r->conn;
-  set_delivering(c, 0); /* a response ends the handler's use of body bytes */
   if (r->msg_done) return;
   int body_pending = r->content_length != 0;
   if (c->state == CS_HANDLER && !body_pending) {
@@ -1042,7 +1047,9 @@ static int res_finish_head(struct http_request *r, uint64_t content_length, int 
 
 void http_res_send(struct http_request *r, const char *body, size_t len) {
   struct conn *c = r->conn;
-  if (r->res_sent || c->closing) return;
+  /* A response ends the handler's use of body bytes, even on a connection
+   * that is already going away. */
+  if (req_release_body(r) || r->res_sent || c->closing) return;
   if (!r->res_started) http_res_start(r, 200, NULL);
   int no_body = r->status == 204 || r->status == 304 || r->status < 200;
   res_finish_head(r, len, !no_body);
@@ -1118,7 +1125,7 @@ void http_res_send_file(struct http_request *r, uv_file fd, uint64_t off, uint64
                         int body) {
   struct conn *c = r->conn;
   uv_fs_t cl;
-  if (r->res_sent || c->closing) goto close_fd;
+  if (req_release_body(r) || r->res_sent || c->closing) goto close_fd;
   if (!r->res_started) http_res_start(r, 200, NULL);
   res_finish_head(r, len, 1);
   r->res_sent = 1;
