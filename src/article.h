@@ -1,5 +1,5 @@
 /* The tutorial article's protocol: GET /status and POST /upload keyed by the
- * client-chosen X-File-Id (see docs/protocol-article.md). */
+ * client-chosen X-File-Id (README, "Protocol"). */
 #ifndef RESUMED_ARTICLE_H
 #define RESUMED_ARTICLE_H
 
