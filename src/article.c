@@ -330,7 +330,7 @@ static void start_fresh(struct areq *ar) {
   }
   if (rc == 0) {
     ar->creating = 1;
-    rc = upload_create(ar->a->eng, ar->size, ar->alias, created, ar);
+    rc = upload_create(ar->a->eng, "article", ar->size, NULL, ar->alias, created, ar);
     if (rc == 0) {
       ar->pending++;
       return;

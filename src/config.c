@@ -10,11 +10,12 @@
 static const char usage[] =
     "usage: resumed [options]\n"
     "\n"
-    "Resumable upload server: the article's /status + /upload protocol and a web page.\n"
+    "Resumable upload server: tus 1.0 at --base-path, the article's /status + /upload\nprotocol, and a web page.\n"
     "\n"
     "  --listen HOST:PORT       address to listen on (default 127.0.0.1:8080; port 0 picks one)\n"
     "  --dir DIR                upload store directory (default ./data)\n"
     "  --web DIR                web page directory served at / (default: the project's web/)\n"
+    "  --base-path PATH         tus endpoint (default /files/)\n"
     "  --max-size BYTES         largest upload accepted, 0 = no limit (default 0)\n"
     "  --sync-interval BYTES    make a long body durable every BYTES (default 64M)\n"
     "  --max-header-bytes N     request line + headers limit (default 16K)\n"
@@ -36,6 +37,7 @@ void config_defaults(struct config *c) {
   snprintf(c->host, sizeof(c->host), "127.0.0.1");
   c->port = 8080;
   c->dir = "./data";
+  c->base_path = "/files/";
   c->sync_interval = 64u << 20;
   c->max_header_bytes = 16 * 1024;
   c->max_headers = 100;
@@ -97,6 +99,8 @@ int config_parse(struct config *c, int argc, char **argv, char *err, size_t errl
     else if (strcmp(a, "--dir") == 0) bad = !*v, c->dir = v;
     else if (strcmp(a, "--web") == 0) bad = !*v, c->web = v;
     else if (strcmp(a, "--boot-id-file") == 0) bad = !*v, c->boot_id_file = v;
+    else if (strcmp(a, "--base-path") == 0)
+      bad = v[0] != '/' || strlen(v) < 2 || strlen(v) > 200 || strstr(v, "..") != NULL, c->base_path = v;
     else if (strcmp(a, "--max-size") == 0) bad = parse_size(v, &c->max_size) < 0;
     else if (strcmp(a, "--sync-interval") == 0) {
       bad = parse_count(v, 4096, UINT64_MAX >> 1, &n) < 0;

@@ -12,6 +12,7 @@ struct config {
   int port;
   const char *dir;
   const char *web; /* NULL: the project's web/ next to the binary */
+  const char *base_path; /* tus endpoint */
   uint64_t max_size;
   uint64_t sync_interval;
   uint32_t max_header_bytes;

@@ -18,6 +18,7 @@
 #include "router.h"
 #include "static_files.h"
 #include "store_fs.h"
+#include "tus.h"
 #include "upload.h"
 #include "util.h"
 
@@ -96,6 +97,7 @@ int main(int argc, char **argv) {
   struct store *store = NULL;
   struct upload_engine *eng = NULL;
   struct article *article = NULL;
+  struct tus *tus = NULL;
   struct static_files *web = NULL;
   struct app app = {0};
   int rc, exit_code = 1;
@@ -126,6 +128,10 @@ int main(int argc, char **argv) {
   struct upload_engine_config ecfg = {.sync_interval = cfg.sync_interval};
   if ((rc = upload_engine_new(&eng, app.loop, store, &ecfg)) < 0) goto out;
   if ((rc = article_new(&article, eng, cfg.max_size)) < 0) goto out;
+  if ((rc = tus_new(&tus, eng, cfg.base_path, cfg.max_size)) < 0) {
+    fprintf(stderr, "resumed: bad --base-path %s\n", cfg.base_path);
+    goto out;
+  }
   if (cfg.web) snprintf(webdir, sizeof(webdir), "%s", cfg.web);
   else default_web_dir(webdir, sizeof(webdir));
   if ((rc = static_files_open(&web, webdir)) < 0) {
@@ -135,7 +141,7 @@ int main(int argc, char **argv) {
     }
     log_warn("no web directory at %s; / answers 404", webdir);
   }
-  struct router router = {.article = article, .web = web};
+  struct router router = {.article = article, .tus = tus, .web = web};
   struct http_limits lim = {
       .max_header_bytes = cfg.max_header_bytes,
       .max_headers = cfg.max_headers,
@@ -167,6 +173,7 @@ out:
   if (app.http) http_server_free(app.http);
   static_files_free(web);
   article_free(article);
+  tus_free(tus);
   upload_engine_free(eng);
   if (store) store->ops->free(store);
   uv_loop_close(app.loop);

@@ -5,9 +5,11 @@
 #include "article.h"
 #include "http.h"
 #include "static_files.h"
+#include "tus.h"
 
 struct router {
   struct article *article;
+  struct tus *tus;
   struct static_files *web;
 };
 

@@ -1,6 +1,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -27,4 +28,9 @@ int store_new_key(char key[STORE_KEY_LEN + 1]) {
   }
   hex_encode(raw, sizeof(raw), key);
   return 0;
+}
+
+void store_info_release(struct upload_info *info) {
+  free(info->metadata);
+  info->metadata = NULL;
 }

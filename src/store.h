@@ -16,6 +16,8 @@
 
 #define STORE_KEY_LEN 32   /* lowercase hex of 128 random bits */
 #define STORE_BOOT_ID_MAX 40
+#define STORE_KIND_MAX 15
+#define STORE_METADATA_MAX 8192
 
 struct store;
 struct store_upload;
@@ -28,13 +30,17 @@ struct upload_info {
   int finished;         /* complete; the data is never modified again */
   int64_t created;      /* unix seconds */
   char boot_id[STORE_BOOT_ID_MAX + 1]; /* boot during which offset was last recorded */
+  char kind[STORE_KIND_MAX + 1]; /* protocol that created it: "article", "tus" */
+  char *metadata; /* protocol metadata, one line without CR/LF, or NULL. Owned by
+                     whoever owns the struct; copies of the struct borrow it. */
 };
 
 struct store_ops {
   /* Creates an empty upload with a fresh key (written into info->key);
    * durable when it returns. */
   int (*create)(struct store *st, struct upload_info *info, struct store_upload **out);
-  /* Opens an existing upload; -ENOENT if there is none. */
+  /* Opens an existing upload; -ENOENT if there is none. On success
+   * info->metadata is allocated for the caller. */
   int (*open)(struct store *st, const char *key, struct upload_info *info,
               struct store_upload **out);
   /* Writes all of iov at offset; returns bytes written or a negative error
@@ -47,6 +53,8 @@ struct store_ops {
   int (*save)(struct store_upload *u, const struct upload_info *info);
   /* Cuts the data back to len bytes. */
   int (*truncate)(struct store_upload *u, uint64_t len);
+  /* Reads up to len bytes at offset; returns bytes read or a negative error. */
+  int64_t (*read)(struct store_upload *u, void *buf, size_t len, uint64_t offset);
   void (*close)(struct store_upload *u);
   int (*remove)(struct store *st, const char *key);
   /* Calls fn for each upload key; stops early when fn returns non-zero. */
@@ -66,6 +74,8 @@ struct store {
 };
 
 int store_key_valid(const char *key);
+/* Frees what an upload_info owns (its metadata). */
+void store_info_release(struct upload_info *info);
 int store_new_key(char key[STORE_KEY_LEN + 1]);
 
 #endif

@@ -14,7 +14,7 @@
 #include "log.h"
 #include "util.h"
 
-#define META_MAX 4096
+#define META_MAX (STORE_METADATA_MAX + 1024)
 #define WRITEBACK_STEP (8u << 20)
 
 struct fs_store {
@@ -36,11 +36,15 @@ static const struct store_ops fs_ops;
 /* ---------- metadata record ---------- */
 
 int store_fs_format_info(const struct upload_info *in, char *buf, size_t len) {
+  if (in->metadata && (strchr(in->metadata, '\n') || strchr(in->metadata, '\r')))
+    return -EINVAL;
   int n = snprintf(buf, len,
-                   "resumed-upload 1\nkey %s\nlength %" PRId64 "\noffset %" PRIu64
-                   "\nfinished %d\ncreated %" PRId64 "\nboot %s\n",
-                   in->key, in->length, in->offset, in->finished ? 1 : 0, in->created,
-                   in->boot_id[0] ? in->boot_id : "-");
+                   "resumed-upload 1\nkey %s\nkind %s\nlength %" PRId64 "\noffset %" PRIu64
+                   "\nfinished %d\ncreated %" PRId64 "\nboot %s\n%s%s%s",
+                   in->key, in->kind[0] ? in->kind : "article", in->length, in->offset,
+                   in->finished ? 1 : 0, in->created, in->boot_id[0] ? in->boot_id : "-",
+                   in->metadata ? "metadata " : "", in->metadata ? in->metadata : "",
+                   in->metadata ? "\n" : "");
   if (n < 0 || (size_t)n + 16 > len) return -ENAMETOOLONG;
   /* A checksum line makes a torn or foreign file detectable even where
    * rename atomicity was not honoured by the filesystem. */
@@ -67,61 +71,74 @@ int store_fs_parse_info(const char *buf, size_t len, struct upload_info *info) {
   enum { F_KEY = 1, F_LEN = 2, F_OFF = 4, F_FIN = 8, F_CRE = 16, F_BOOT = 32, F_CRC = 64 };
   unsigned seen = 0;
   memset(info, 0, sizeof(*info));
-  if (len < sizeof(magic) - 1 || memcmp(buf, magic, sizeof(magic) - 1) != 0) return -EBADMSG;
+  snprintf(info->kind, sizeof(info->kind), "article");
+  if (len < sizeof(magic) - 1 || memcmp(buf, magic, sizeof(magic) - 1) != 0) goto bad;
   size_t pos = 0;
   while (pos < len) {
     const char *line = buf + pos;
     const char *nl = memchr(line, '\n', len - pos);
-    if (!nl) return -EBADMSG; /* torn: every record line ends in a newline */
+    if (!nl) goto bad; /* torn: every record line ends in a newline */
     size_t ll = (size_t)(nl - line);
     size_t line_start = pos;
     pos += ll + 1;
     if (line_start == 0) continue; /* magic */
     const char *sp = memchr(line, ' ', ll);
-    if (!sp) return -EBADMSG;
+    if (!sp) goto bad;
     size_t kl = (size_t)(sp - line);
     const char *v = sp + 1;
     size_t vl = ll - kl - 1;
 #define KEY_IS(s) (kl == sizeof(s) - 1 && memcmp(line, s, kl) == 0)
     if (KEY_IS("key")) {
-      if (vl != STORE_KEY_LEN) return -EBADMSG;
+      if (vl != STORE_KEY_LEN) goto bad;
       memcpy(info->key, v, vl);
       info->key[vl] = 0;
-      if (!store_key_valid(info->key)) return -EBADMSG;
+      if (!store_key_valid(info->key)) goto bad;
       seen |= F_KEY;
     } else if (KEY_IS("length")) {
-      if (parse_i64_field(v, vl, &info->length) < 0) return -EBADMSG;
+      if (parse_i64_field(v, vl, &info->length) < 0) goto bad;
       seen |= F_LEN;
     } else if (KEY_IS("offset")) {
-      if (parse_u64_strict(v, vl, &info->offset) < 0) return -EBADMSG;
+      if (parse_u64_strict(v, vl, &info->offset) < 0) goto bad;
       seen |= F_OFF;
     } else if (KEY_IS("finished")) {
-      if (vl != 1 || (v[0] != '0' && v[0] != '1')) return -EBADMSG;
+      if (vl != 1 || (v[0] != '0' && v[0] != '1')) goto bad;
       info->finished = v[0] == '1';
       seen |= F_FIN;
     } else if (KEY_IS("created")) {
-      if (parse_i64_field(v, vl, &info->created) < 0) return -EBADMSG;
+      if (parse_i64_field(v, vl, &info->created) < 0) goto bad;
       seen |= F_CRE;
     } else if (KEY_IS("boot")) {
-      if (vl > STORE_BOOT_ID_MAX) return -EBADMSG;
+      if (vl > STORE_BOOT_ID_MAX) goto bad;
       memcpy(info->boot_id, v, vl);
       info->boot_id[vl] = 0;
       if (strcmp(info->boot_id, "-") == 0) info->boot_id[0] = 0;
       seen |= F_BOOT;
+    } else if (KEY_IS("kind")) {
+      if (vl == 0 || vl > STORE_KIND_MAX) goto bad;
+      memcpy(info->kind, v, vl);
+      info->kind[vl] = 0;
+    } else if (KEY_IS("metadata")) {
+      if (info->metadata || vl > STORE_METADATA_MAX) goto bad;
+      if (!(info->metadata = malloc(vl + 1))) return -ENOMEM;
+      memcpy(info->metadata, v, vl);
+      info->metadata[vl] = 0;
     } else if (KEY_IS("crc")) {
       uint32_t want = crc32_update(0, buf, line_start);
       char hex[9];
       snprintf(hex, sizeof(hex), "%08" PRIx32, want);
-      if (vl != 8 || memcmp(v, hex, 8) != 0) return -EBADMSG;
+      if (vl != 8 || memcmp(v, hex, 8) != 0) goto bad;
       seen |= F_CRC;
-      if (pos != len) return -EBADMSG; /* nothing may follow the checksum */
+      if (pos != len) goto bad; /* nothing may follow the checksum */
     }
     /* unknown fields are skipped: newer versions may add some */
 #undef KEY_IS
   }
-  if (seen != (F_KEY | F_LEN | F_OFF | F_FIN | F_CRE | F_BOOT | F_CRC)) return -EBADMSG;
-  if (info->length >= 0 && info->offset > (uint64_t)info->length) return -EBADMSG;
+  if (seen != (F_KEY | F_LEN | F_OFF | F_FIN | F_CRE | F_BOOT | F_CRC)) goto bad;
+  if (info->length >= 0 && info->offset > (uint64_t)info->length) goto bad;
   return 0;
+bad:
+  store_info_release(info);
+  return -EBADMSG;
 }
 
 static int read_info(struct fs_store *st, const char *key, struct upload_info *info) {
@@ -135,7 +152,10 @@ static int read_info(struct fs_store *st, const char *key, struct upload_info *i
   if (n < 0) return -saved;
   if ((size_t)n == sizeof(buf)) return -EBADMSG;
   int rc = store_fs_parse_info(buf, (size_t)n, info);
-  if (rc == 0 && strcmp(info->key, key) != 0) return -EBADMSG;
+  if (rc == 0 && strcmp(info->key, key) != 0) {
+    store_info_release(info);
+    return -EBADMSG;
+  }
   return rc;
 }
 
@@ -199,10 +219,14 @@ static int fs_open(struct store *s, const char *key, struct upload_info *info,
   int rc = read_info(st, key, info);
   if (rc < 0) return rc;
   struct store_upload *u = calloc(1, sizeof(*u));
-  if (!u) return -ENOMEM;
+  if (!u) {
+    store_info_release(info);
+    return -ENOMEM;
+  }
   u->fd = openat(st->uploads_fd, key, (info->finished ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW);
   if (u->fd < 0) {
     rc = errno == ENOENT ? -ENOENT : -errno;
+    store_info_release(info);
     free(u);
     return rc;
   }
@@ -248,6 +272,14 @@ static int64_t fs_write(struct store_upload *u, const struct iovec *iov, int iov
     u->wb_mark = end;
   }
   return (int64_t)done;
+}
+
+static int64_t fs_read(struct store_upload *u, void *buf, size_t len, uint64_t offset) {
+  for (;;) {
+    ssize_t n = pread(u->fd, buf, len, (off_t)offset);
+    if (n >= 0) return n;
+    if (errno != EINTR) return -errno;
+  }
 }
 
 static int fs_flush(struct store_upload *u) { return fdatasync(u->fd) < 0 ? -errno : 0; }
@@ -363,6 +395,7 @@ static const struct store_ops fs_ops = {
     .flush = fs_flush,
     .save = fs_save,
     .truncate = fs_truncate,
+    .read = fs_read,
     .close = fs_close,
     .remove = fs_remove,
     .list = fs_list,
@@ -388,10 +421,14 @@ static int recover_one(void *arg, const char *key) {
     log_warn("store: %s.meta unreadable (%s); upload left aside", key, strerror(-err));
     return 0;
   }
-  if (info.finished) return 0;
+  if (info.finished) {
+    store_info_release(&info);
+    return 0;
+  }
   int fd = openat(st->uploads_fd, key, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
     log_warn("store: %s has metadata but no data (%s); removed", key, strerror(errno));
+    store_info_release(&info);
     fs_remove(&st->base, key);
     return 0;
   }
@@ -423,6 +460,7 @@ static int recover_one(void *arg, const char *key) {
   rc->recovered++;
 out:
   close(fd);
+  store_info_release(&info);
   return 0;
 }
 
@@ -470,9 +508,12 @@ static void sweep_aliases(struct fs_store *st) {
     if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0) continue;
     char key[STORE_KEY_LEN + 1];
     struct upload_info info;
-    if (n[0] == '.' || fs_alias_get(&st->base, n, key) < 0 || read_info(st, key, &info) < 0 ||
-        info.finished)
-      unlinkat(st->alias_fd, n, 0);
+    int keep = n[0] != '.' && fs_alias_get(&st->base, n, key) == 0 && read_info(st, key, &info) == 0;
+    if (keep) {
+      keep = !info.finished;
+      store_info_release(&info);
+    }
+    if (!keep) unlinkat(st->alias_fd, n, 0);
   }
   closedir(d);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "checksum.h"
 #include "log.h"
 
 #define BUCKETS 1024
@@ -22,6 +23,7 @@ struct upload {
   int op;                     /* holder operation in flight */
   int unlock_commit;          /* engine committing for a holder that left */
   int broken;                 /* a flush failed: durable and written disagree */
+  int removed;                /* deleted from the store */
   struct job *deferred;       /* save-type job waiting for the one in flight */
   struct upload_writer *holder, *wait_head, *wait_tail;
 };
@@ -35,7 +37,7 @@ struct upload_engine {
   unsigned nfree_jobs;
 };
 
-enum job_kind { J_WRITE, J_FLUSH, J_FINISH, J_RESTART, J_CREATE };
+enum job_kind { J_WRITE, J_FLUSH, J_FINISH, J_RESTART, J_CREATE, J_VERIFY, J_DISCARD, J_REMOVE };
 
 struct job {
   uv_work_t work;
@@ -49,6 +51,10 @@ struct job {
   uint64_t offset;
   struct upload_info info;
   char alias[65];
+  int algo;                  /* J_VERIFY */
+  uint64_t from;
+  unsigned char digest[CHECKSUM_MAX_SIZE];
+  size_t dlen;
   int64_t result;
   struct store_upload *su;
   upload_cb cb;
@@ -148,6 +154,7 @@ static struct upload *upload_wrap(struct upload_engine *e, struct store_upload *
 
 int upload_get(struct upload_engine *e, const char *key, struct upload **out) {
   struct upload *u = table_find(e, key);
+  if (u && u->removed) return -ENOENT;
   if (u) {
     u->refs++;
     *out = u;
@@ -176,6 +183,7 @@ void upload_put(struct upload *u) {
   if (!u || --u->refs > 0) return;
   table_remove(u->e, u);
   u->e->st->ops->close(u->su);
+  store_info_release(&u->info);
   free(u);
 }
 
@@ -208,6 +216,42 @@ static void job_run(uv_work_t *w) {
     if ((rc = ops->truncate(su, 0)) == 0 && (rc = ops->flush(su)) == 0)
       rc = ops->save(su, &j->info);
     break;
+  case J_VERIFY: {
+    struct checksum ck;
+    unsigned char got[CHECKSUM_MAX_SIZE];
+    size_t bufsize = 256 * 1024;
+    char *buf = malloc(bufsize);
+    if (!buf) {
+      rc = -ENOMEM;
+      break;
+    }
+    if ((rc = checksum_init(&ck, (enum checksum_algo)j->algo)) < 0) {
+      free(buf);
+      break;
+    }
+    /* Read back from the store: the bytes checked are the bytes kept. */
+    for (uint64_t off = j->from; off < j->offset && rc == 0;) {
+      size_t want = j->offset - off < bufsize ? (size_t)(j->offset - off) : bufsize;
+      int64_t n = ops->read(su, buf, want, off);
+      if (n <= 0) rc = n < 0 ? (int)n : -EIO;
+      else rc = checksum_update(&ck, buf, (size_t)n), off += (uint64_t)n;
+    }
+    free(buf);
+    if (rc < 0) {
+      checksum_release(&ck);
+      break;
+    }
+    if ((rc = checksum_final(&ck, got)) == 0 &&
+        (j->dlen != checksum_size((enum checksum_algo)j->algo) || memcmp(got, j->digest, j->dlen) != 0))
+      rc = -EBADMSG;
+    break;
+  }
+  case J_DISCARD:
+    rc = ops->truncate(su, j->offset);
+    break;
+  case J_REMOVE:
+    rc = ops->remove(j->e->st, j->u->info.key);
+    break;
   case J_CREATE:
     rc = ops->create(j->e->st, &j->info, &j->su);
     if (rc == 0 && j->alias[0]) {
@@ -238,7 +282,10 @@ static void job_prepare(struct job *j) {
   }
 }
 
-static int job_saves(const struct job *j) { return j->kind != J_WRITE && j->kind != J_CREATE; }
+/* Jobs that record metadata or change the data's length: never two at once. */
+static int job_saves(const struct job *j) {
+  return j->kind != J_WRITE && j->kind != J_CREATE && j->kind != J_VERIFY;
+}
 
 static void job_submit(struct job *j) {
   j->work.data = j;
@@ -280,7 +327,7 @@ static void holder_submit(struct upload *u, struct job *j) {
 }
 
 static void maybe_background_flush(struct upload *u) {
-  if (u->saving || u->deferred || !u->holder || u->info.finished) return;
+  if (u->saving || u->deferred || !u->holder || u->holder->provisional || u->info.finished) return;
   if (u->written - u->info.offset < u->e->cfg.sync_interval) return;
   struct job *j = job_new(u, J_FLUSH, NULL, NULL);
   if (!j) return;
@@ -323,6 +370,15 @@ static void job_done(uv_work_t *w, int status) {
                j->kind == J_RESTART ? "restart" : "flush", strerror(-rc));
     }
     break;
+  case J_VERIFY:
+    break;
+  case J_DISCARD:
+    if (rc == 0) u->written = j->offset;
+    else u->broken = 1; /* bytes we refused are still there: keep clients away */
+    break;
+  case J_REMOVE:
+    if (rc == 0) u->removed = 1;
+    break;
   case J_CREATE:
     if (rc == 0) {
       u = upload_wrap(j->e, j->su, &j->info);
@@ -331,6 +387,7 @@ static void job_done(uv_work_t *w, int status) {
         rc = -ENOMEM;
       }
     }
+    if (!u) store_info_release(&j->info);
     j->ccb(j->arg, rc == 0 ? u : NULL, rc);
     job_release(j->e, j);
     return;
@@ -356,8 +413,8 @@ static void job_done(uv_work_t *w, int status) {
   upload_put(u);
 }
 
-int upload_create(struct upload_engine *e, int64_t length, const char *alias,
-                  upload_create_cb cb, void *arg) {
+int upload_create(struct upload_engine *e, const char *kind, int64_t length,
+                  const char *metadata, const char *alias, upload_create_cb cb, void *arg) {
   struct job *j = job_alloc(e);
   if (!j) return -ENOMEM;
   j->e = e;
@@ -366,6 +423,11 @@ int upload_create(struct upload_engine *e, int64_t length, const char *alias,
   j->arg = arg;
   j->info.length = length;
   j->info.created = (int64_t)time(NULL);
+  snprintf(j->info.kind, sizeof(j->info.kind), "%s", kind);
+  if (metadata && !(j->info.metadata = strdup(metadata))) {
+    job_release(e, j);
+    return -ENOMEM;
+  }
   if (alias) snprintf(j->alias, sizeof(j->alias), "%s", alias);
   job_submit(j);
   return 0;
@@ -435,13 +497,17 @@ void upload_unlock(struct upload_writer *w) {
     upload_put(u);
     return;
   }
+  int provisional = w->provisional;
   w->state = 0;
   w->u = NULL;
   u->holder = NULL;
   /* Whatever the holder delivered becomes durable before anyone else looks:
-   * the next holder is told an offset, and that must be on disk. */
-  if ((u->written > u->info.offset || u->info_dirty) && !u->info.finished) {
-    struct job *j = job_new(u, J_FLUSH, NULL, NULL);
+   * the next holder is told an offset, and that must be on disk. A
+   * provisional holder's unconfirmed bytes are dropped instead. */
+  if ((u->written > u->info.offset || u->info_dirty) && !u->info.finished && !u->removed) {
+    int discard = provisional && u->written > u->info.offset;
+    struct job *j = job_new(u, discard ? J_DISCARD : J_FLUSH, NULL, NULL);
+    if (j && discard) j->offset = u->info.offset;
     if (j) {
       j->unlock_job = 1;
       u->unlock_commit = 1;
@@ -501,6 +567,44 @@ void upload_restart(struct upload_writer *w, int64_t length, upload_cb cb, void 
   j->info = u->info;
   j->info.offset = 0;
   j->info.length = length;
+  holder_submit(u, j);
+}
+
+void upload_verify(struct upload_writer *w, int algo, uint64_t from,
+                   const unsigned char *digest, size_t len, upload_cb cb, void *arg) {
+  struct upload *u = w->u;
+  struct job *j = job_new(u, J_VERIFY, cb, arg);
+  if (!j || len > sizeof(j->digest)) {
+    if (j) job_release(u->e, j);
+    cb(arg, j ? -EINVAL : -ENOMEM);
+    return;
+  }
+  j->algo = algo;
+  j->from = from;
+  j->offset = u->written;
+  memcpy(j->digest, digest, len);
+  j->dlen = len;
+  holder_submit(u, j);
+}
+
+void upload_discard(struct upload_writer *w, upload_cb cb, void *arg) {
+  struct upload *u = w->u;
+  struct job *j = job_new(u, J_DISCARD, cb, arg);
+  if (!j) {
+    cb(arg, -ENOMEM);
+    return;
+  }
+  j->offset = u->info.offset;
+  holder_submit(u, j);
+}
+
+void upload_remove(struct upload_writer *w, upload_cb cb, void *arg) {
+  struct upload *u = w->u;
+  struct job *j = job_new(u, J_REMOVE, cb, arg);
+  if (!j) {
+    cb(arg, -ENOMEM);
+    return;
+  }
   holder_submit(u, j);
 }
 

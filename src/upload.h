@@ -32,6 +32,10 @@ typedef void (*upload_create_cb)(void *arg, struct upload *u, int status);
 struct upload_writer {
   void (*on_preempt)(struct upload_writer *w); /* someone waits: end your request */
   void (*on_durable)(struct upload_writer *w, uint64_t offset); /* optional */
+  /* Provisional: what this holder writes is not made durable on its own (no
+   * periodic flush) and is discarded, not committed, if it unlocks without a
+   * commit. For bodies that must be verified before they count. */
+  int provisional;
   /* engine-private */
   struct upload *u;
   struct upload_writer *next;
@@ -54,10 +58,11 @@ int upload_get(struct upload_engine *e, const char *key, struct upload **out);
 int upload_get_alias(struct upload_engine *e, const char *alias, struct upload **out);
 void upload_put(struct upload *u);
 
-/* Creates an upload (and points alias at it when not NULL), off the loop.
+/* Creates an upload of the given kind ("article", "tus") with optional
+ * metadata (copied), and points alias at it when not NULL, off the loop.
  * cb receives a referenced upload on success. */
-int upload_create(struct upload_engine *e, int64_t length, const char *alias,
-                  upload_create_cb cb, void *arg);
+int upload_create(struct upload_engine *e, const char *kind, int64_t length,
+                  const char *metadata, const char *alias, upload_create_cb cb, void *arg);
 
 const struct upload_info *upload_info(const struct upload *u);
 uint64_t upload_written(const struct upload *u);
@@ -80,5 +85,14 @@ void upload_finish(struct upload_writer *w, const char *alias, upload_cb cb, voi
 void upload_restart(struct upload_writer *w, int64_t length, upload_cb cb, void *arg);
 /* Records a declared length (saved with the next commit). */
 void upload_set_length(struct upload_writer *w, int64_t length);
+/* Hashes the bytes written from offset `from` to now with algo (enum
+ * checksum_algo) and compares with digest: cb gets 0 on a match, -EBADMSG
+ * on a mismatch. */
+void upload_verify(struct upload_writer *w, int algo, uint64_t from,
+                   const unsigned char *digest, size_t len, upload_cb cb, void *arg);
+/* Drops what was written past the durable offset. */
+void upload_discard(struct upload_writer *w, upload_cb cb, void *arg);
+/* Deletes the upload from the store; later lookups find nothing. */
+void upload_remove(struct upload_writer *w, upload_cb cb, void *arg);
 
 #endif

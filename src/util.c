@@ -111,3 +111,42 @@ int sha256_hex(const void *buf, size_t len, char out[65]) {
   hex_encode(md, 32, out);
   return 0;
 }
+
+static int b64val(unsigned char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+ssize_t base64_decode(const char *in, size_t n, unsigned char *out, size_t cap) {
+  if (n % 4) return -EINVAL;
+  size_t o = 0;
+  for (size_t i = 0; i < n; i += 4) {
+    int v[4], pad = 0;
+    for (int k = 0; k < 4; k++) {
+      unsigned char ch = (unsigned char)in[i + k];
+      if (ch == '=' && i + 4 == n && k >= 2) {
+        v[k] = 0;
+        pad++;
+        continue;
+      }
+      if (pad || (v[k] = b64val(ch)) < 0) return -EINVAL; /* '=' only at the very end */
+    }
+    unsigned triple = (unsigned)(v[0] << 18 | v[1] << 12 | v[2] << 6 | v[3]);
+    /* Canonical form: bits under the padding must be zero. */
+    if ((pad == 1 && (v[2] & 3)) || (pad == 2 && (v[1] & 15))) return -EINVAL;
+    unsigned char bytes[3] = {(unsigned char)(triple >> 16), (unsigned char)(triple >> 8),
+                              (unsigned char)triple};
+    for (int k = 0; k < 3 - pad; k++) {
+      if (out) {
+        if (o >= cap) return -EINVAL;
+        out[o] = bytes[k];
+      }
+      o++;
+    }
+  }
+  return (ssize_t)o;
+}

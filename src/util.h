@@ -16,6 +16,10 @@ int write_full(int fd, const void *buf, size_t len);
 
 uint32_t crc32_update(uint32_t crc, const void *buf, size_t len);
 
+/* Strict RFC 4648 §4 base64 (standard alphabet, padding required, no
+ * whitespace). Returns the decoded length or -EINVAL; out may be NULL. */
+ssize_t base64_decode(const char *in, size_t n, unsigned char *out, size_t cap);
+
 void hex_encode(const unsigned char *in, size_t n, char *out);
 /* Loads the digests used below; call once at start-up, before threads. */
 int util_init(void);

@@ -60,9 +60,19 @@ static void test_info_roundtrip(void) {
   CHECK(store_fs_parse_info(buf, (size_t)n, &b) == 0);
   CHECK(strcmp(a.key, b.key) == 0 && b.length == 1000 && b.offset == 300 && b.finished == 0);
   CHECK(b.created == 1700000000 && strcmp(b.boot_id, "abc-123") == 0);
+  CHECK(strcmp(b.kind, "article") == 0 && b.metadata == NULL);
   a.length = -1;
   n = store_fs_format_info(&a, buf, sizeof(buf));
   CHECK(store_fs_parse_info(buf, (size_t)n, &b) == 0 && b.length == -1);
+  /* a tus upload's kind and metadata survive; a newline in metadata is refused */
+  snprintf(a.kind, sizeof(a.kind), "tus");
+  a.metadata = "filename d29ybGQ=,empty";
+  n = store_fs_format_info(&a, buf, sizeof(buf));
+  CHECK(store_fs_parse_info(buf, (size_t)n, &b) == 0);
+  CHECK(strcmp(b.kind, "tus") == 0 && b.metadata && strcmp(b.metadata, a.metadata) == 0);
+  store_info_release(&b);
+  a.metadata = "a YQ==\nkey ffff";
+  CHECK(store_fs_format_info(&a, buf, sizeof(buf)) < 0);
 }
 
 static void test_info_rejects_damage(void) {
