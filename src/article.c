@@ -221,7 +221,7 @@ void article_status(struct http_request *req, struct article *a) {
     http_res_text(req, 500, NULL, "storage error");
     return;
   }
-  if (upload_info(u)->finished) {
+  if (upload_info(u)->finished || upload_expired(u)) {
     upload_put(u);
     respond_count(req, 200, NULL, "", 0);
     return;
@@ -483,7 +483,7 @@ void article_upload(struct http_request *req, struct article *a) {
     http_res_text(req, 500, NULL, "storage error");
     return;
   }
-  if (u && upload_info(u)->finished) {
+  if (u && (upload_info(u)->finished || upload_expired(u))) { /* forgotten: a new upload */
     upload_put(u);
     u = NULL;
   }

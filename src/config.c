@@ -18,6 +18,7 @@ static const char usage[] =
     "  --base-path PATH         tus endpoint (default /files/)\n"
     "  --max-size BYTES         largest upload accepted, 0 = no limit (default 0)\n"
     "  --sync-interval BYTES    make a long body durable every BYTES (default 64M)\n"
+    "  --expire-after SEC       remove unfinished uploads idle this long, 0 = never (default 0)\n"
     "  --max-header-bytes N     request line + headers limit (default 16K)\n"
     "  --max-headers N          header field count limit (default 100)\n"
     "  --max-connections N      concurrent connections (default 4096)\n"
@@ -105,6 +106,9 @@ int config_parse(struct config *c, int argc, char **argv, char *err, size_t errl
     else if (strcmp(a, "--sync-interval") == 0) {
       bad = parse_count(v, 4096, UINT64_MAX >> 1, &n) < 0;
       c->sync_interval = n;
+    } else if (strcmp(a, "--expire-after") == 0) {
+      bad = parse_count(v, 0, 100ull * 365 * 86400, &n) < 0;
+      c->expire_after = n;
     } else if (strcmp(a, "--max-header-bytes") == 0) {
       bad = parse_count(v, 256, 1u << 20, &n) < 0;
       c->max_header_bytes = (uint32_t)n;

@@ -15,6 +15,7 @@ struct config {
   const char *base_path; /* tus endpoint */
   uint64_t max_size;
   uint64_t sync_interval;
+  uint64_t expire_after; /* seconds, 0 = never */
   uint32_t max_header_bytes;
   uint32_t max_headers;
   uint32_t max_connections;

@@ -25,6 +25,7 @@
 struct app {
   uv_loop_t *loop;
   struct http_server *http;
+  struct upload_engine *eng;
   uv_signal_t sigint, sigterm;
 };
 
@@ -81,6 +82,7 @@ static void on_signal(uv_signal_t *s, int signum) {
   log_info("signal %d: shutting down", signum);
   uv_close((uv_handle_t *)&app->sigint, NULL);
   uv_close((uv_handle_t *)&app->sigterm, NULL);
+  upload_engine_stop_sweeper(app->eng);
   http_server_shutdown(app->http);
 }
 
@@ -125,8 +127,11 @@ int main(int argc, char **argv) {
     goto out;
   }
   if (recovered) log_info("recovered %llu unfinished upload(s) in %s", (unsigned long long)recovered, cfg.dir);
-  struct upload_engine_config ecfg = {.sync_interval = cfg.sync_interval};
+  struct upload_engine_config ecfg = {.sync_interval = cfg.sync_interval,
+                                      .expire_after = cfg.expire_after};
   if ((rc = upload_engine_new(&eng, app.loop, store, &ecfg)) < 0) goto out;
+  app.eng = eng;
+  if ((rc = upload_engine_start_sweeper(eng)) < 0) goto out;
   if ((rc = article_new(&article, eng, cfg.max_size)) < 0) goto out;
   if ((rc = tus_new(&tus, eng, cfg.base_path, cfg.max_size)) < 0) {
     fprintf(stderr, "resumed: bad --base-path %s\n", cfg.base_path);

@@ -31,6 +31,7 @@ struct upload_info {
   int64_t created;      /* unix seconds */
   char boot_id[STORE_BOOT_ID_MAX + 1]; /* boot during which offset was last recorded */
   char kind[STORE_KIND_MAX + 1]; /* protocol that created it: "article", "tus" */
+  int64_t expires; /* unix seconds after which an unfinished upload may be removed; 0 never */
   char *metadata; /* protocol metadata, one line without CR/LF, or NULL. Owned by
                      whoever owns the struct; copies of the struct borrow it. */
 };

@@ -40,9 +40,9 @@ int store_fs_format_info(const struct upload_info *in, char *buf, size_t len) {
     return -EINVAL;
   int n = snprintf(buf, len,
                    "resumed-upload 1\nkey %s\nkind %s\nlength %" PRId64 "\noffset %" PRIu64
-                   "\nfinished %d\ncreated %" PRId64 "\nboot %s\n%s%s%s",
+                   "\nfinished %d\ncreated %" PRId64 "\nexpires %" PRId64 "\nboot %s\n%s%s%s",
                    in->key, in->kind[0] ? in->kind : "article", in->length, in->offset,
-                   in->finished ? 1 : 0, in->created, in->boot_id[0] ? in->boot_id : "-",
+                   in->finished ? 1 : 0, in->created, in->expires, in->boot_id[0] ? in->boot_id : "-",
                    in->metadata ? "metadata " : "", in->metadata ? in->metadata : "",
                    in->metadata ? "\n" : "");
   if (n < 0 || (size_t)n + 16 > len) return -ENAMETOOLONG;
@@ -113,6 +113,8 @@ int store_fs_parse_info(const char *buf, size_t len, struct upload_info *info) {
       info->boot_id[vl] = 0;
       if (strcmp(info->boot_id, "-") == 0) info->boot_id[0] = 0;
       seen |= F_BOOT;
+    } else if (KEY_IS("expires")) {
+      if (parse_i64_field(v, vl, &info->expires) < 0 || info->expires < 0) goto bad;
     } else if (KEY_IS("kind")) {
       if (vl == 0 || vl > STORE_KIND_MAX) goto bad;
       memcpy(info->kind, v, vl);

@@ -182,11 +182,21 @@ static void respond_storage_error(struct treq *r, int err) {
   else text(r->req, 500, NULL, "storage error");
 }
 
+/* expiration: every response about an unfinished upload that will expire
+ * says when (tus §Expiration: MUST on PATCH, SHOULD on POST). */
+static void add_expires(struct http_request *req, const struct upload_info *info) {
+  char date[32];
+  if (info->finished || !info->expires) return;
+  http_date(info->expires, date);
+  http_res_header(req, "Upload-Expires", "%s", date);
+}
+
 static void respond_offset(struct treq *r, int status, uint64_t offset) {
   if (!r->req) return;
   start(r->req, status, NULL);
   if (r->method == M_POST) http_res_header(r->req, "Location", "%s%s", r->t->base, upload_info(r->u)->key);
   http_res_header(r->req, "Upload-Offset", "%" PRIu64, offset);
+  add_expires(r->req, upload_info(r->u));
   http_res_send(r->req, NULL, 0);
 }
 
@@ -247,6 +257,11 @@ static struct upload *open_upload(struct tus *t, struct http_request *req, const
     text(req, 404, NULL, "no such upload");
     return NULL;
   }
+  if (upload_expired(u)) { /* the sweeper will remove it */
+    upload_put(u);
+    text(req, 410, NULL, "upload expired");
+    return NULL;
+  }
   return u;
 }
 
@@ -268,6 +283,7 @@ static void head_locked(void *arg, int status) {
   if (info->length >= 0) http_res_header(req, "Upload-Length", "%" PRId64, info->length);
   else http_res_header(req, "Upload-Defer-Length", "1");
   if (info->metadata) http_res_header(req, "Upload-Metadata", "%s", info->metadata);
+  add_expires(req, info);
   http_res_header(req, "Cache-Control", "no-store");
   http_res_send(req, NULL, 0);
 }

@@ -1,6 +1,6 @@
 /* tus resumable upload protocol 1.0.0 at a base path (default /files/):
  * core, creation, creation-with-upload, creation-defer-length, termination,
- * checksum and checksum-trailer. */
+ * checksum, checksum-trailer and expiration. */
 #ifndef RESUMED_TUS_H
 #define RESUMED_TUS_H
 
@@ -12,7 +12,8 @@
 
 #define TUS_VERSION "1.0.0"
 #define TUS_EXTENSIONS \
-  "creation,creation-with-upload,creation-defer-length,termination,checksum,checksum-trailer"
+  "creation,creation-with-upload,creation-defer-length,termination,checksum,checksum-trailer," \
+  "expiration"
 
 struct tus;
 

@@ -35,9 +35,11 @@ struct upload_engine {
   struct upload *table[BUCKETS];
   struct job *free_jobs; /* recycled: one job per body read would churn the heap */
   unsigned nfree_jobs;
+  uv_timer_t sweep_timer;
+  int sweeper_on, sweeping;
 };
 
-enum job_kind { J_WRITE, J_FLUSH, J_FINISH, J_RESTART, J_CREATE, J_VERIFY, J_DISCARD, J_REMOVE };
+enum job_kind { J_WRITE, J_FLUSH, J_FINISH, J_RESTART, J_CREATE, J_VERIFY, J_DISCARD, J_REMOVE, J_SCAN };
 
 struct job {
   uv_work_t work;
@@ -55,6 +57,8 @@ struct job {
   uint64_t from;
   unsigned char digest[CHECKSUM_MAX_SIZE];
   size_t dlen;
+  char (*keys)[STORE_KEY_LEN + 1]; /* J_SCAN: expired uploads found */
+  size_t nkeys, capkeys;
   int64_t result;
   struct store_upload *su;
   upload_cb cb;
@@ -63,6 +67,7 @@ struct job {
 };
 
 static void grant_next(struct upload *u);
+static void sweep_found(struct upload_engine *e, const char *key);
 
 #define FREE_JOBS_MAX 256
 
@@ -188,9 +193,34 @@ void upload_put(struct upload *u) {
 }
 
 const struct upload_info *upload_info(const struct upload *u) { return &u->info; }
+
+int upload_expired(const struct upload *u) {
+  return !u->info.finished && u->info.expires && (int64_t)time(NULL) >= u->info.expires;
+}
 uint64_t upload_written(const struct upload *u) { return u->written; }
 
 /* ---------- jobs ---------- */
+
+/* J_SCAN, on a pool thread: collects expired unfinished uploads. */
+static int scan_one(void *arg, const char *key) {
+  struct job *j = arg;
+  struct upload_info info;
+  struct store_upload *su;
+  if (j->e->st->ops->open(j->e->st, key, &info, &su) < 0) return 0;
+  j->e->st->ops->close(su);
+  int expired = !info.finished && info.expires && (int64_t)time(NULL) >= info.expires;
+  store_info_release(&info);
+  if (!expired) return 0;
+  if (j->nkeys == j->capkeys) {
+    size_t cap = j->capkeys ? j->capkeys * 2 : 16;
+    void *nk = realloc(j->keys, cap * sizeof(*j->keys));
+    if (!nk) return -ENOMEM;
+    j->keys = nk;
+    j->capkeys = cap;
+  }
+  memcpy(j->keys[j->nkeys++], key, STORE_KEY_LEN + 1);
+  return 0;
+}
 
 static void job_run(uv_work_t *w) {
   struct job *j = w->data;
@@ -252,6 +282,9 @@ static void job_run(uv_work_t *w) {
   case J_REMOVE:
     rc = ops->remove(j->e->st, j->u->info.key);
     break;
+  case J_SCAN:
+    rc = ops->list(j->e->st, scan_one, j);
+    break;
   case J_CREATE:
     rc = ops->create(j->e->st, &j->info, &j->su);
     if (rc == 0 && j->alias[0]) {
@@ -276,9 +309,12 @@ static void job_prepare(struct job *j) {
   if (j->kind != J_FLUSH && j->kind != J_FINISH) return;
   j->info = u->info;
   j->info.offset = u->written;
+  /* Activity keeps an upload alive; a finished one never expires. */
+  if (u->e->cfg.expire_after) j->info.expires = (int64_t)time(NULL) + (int64_t)u->e->cfg.expire_after;
   if (j->kind == J_FINISH) {
     j->info.finished = 1;
     j->info.length = (int64_t)u->written;
+    j->info.expires = 0;
   }
 }
 
@@ -354,6 +390,7 @@ static void job_done(uv_work_t *w, int status) {
         /* a periodic flush may finish while the holder changed the length */
         if (j->info.offset > u->info.offset) u->info.offset = j->info.offset;
         if (j->info.length == u->info.length) u->info_dirty = 0;
+        u->info.expires = j->info.expires;
       } else {
         u->info = j->info;
         u->info_dirty = 0;
@@ -379,6 +416,12 @@ static void job_done(uv_work_t *w, int status) {
   case J_REMOVE:
     if (rc == 0) u->removed = 1;
     break;
+  case J_SCAN:
+    j->e->sweeping = 0;
+    for (size_t i = 0; i < j->nkeys; i++) sweep_found(j->e, j->keys[i]);
+    free(j->keys);
+    job_release(j->e, j);
+    return;
   case J_CREATE:
     if (rc == 0) {
       u = upload_wrap(j->e, j->su, &j->info);
@@ -423,6 +466,7 @@ int upload_create(struct upload_engine *e, const char *kind, int64_t length,
   j->arg = arg;
   j->info.length = length;
   j->info.created = (int64_t)time(NULL);
+  j->info.expires = e->cfg.expire_after ? j->info.created + (int64_t)e->cfg.expire_after : 0;
   snprintf(j->info.kind, sizeof(j->info.kind), "%s", kind);
   if (metadata && !(j->info.metadata = strdup(metadata))) {
     job_release(e, j);
@@ -613,4 +657,73 @@ void upload_set_length(struct upload_writer *w, int64_t length) {
   if (u->info.length == length) return;
   u->info.length = length;
   u->info_dirty = 1;
+}
+
+/* ---------- expiry sweeper ---------- */
+
+struct sweep {
+  struct upload_writer w;
+  struct upload *u;
+};
+
+static void sweep_removed(void *arg, int status) {
+  struct sweep *s = arg;
+  if (status == 0) log_info("removed expired upload %s", s->u->info.key);
+  upload_unlock(&s->w);
+  upload_put(s->u);
+  free(s);
+}
+
+static void sweep_locked(void *arg, int status) {
+  struct sweep *s = arg;
+  if (status < 0) {
+    upload_put(s->u);
+    free(s);
+    return;
+  }
+  upload_remove(&s->w, sweep_removed, s);
+}
+
+/* On the loop: an upload the scan found expired. One in use is left alone
+ * (a long request may outlive the expiry its last commit set). */
+static void sweep_found(struct upload_engine *e, const char *key) {
+  struct upload *u;
+  if (upload_get(e, key, &u) < 0) return;
+  struct sweep *s = NULL;
+  if (!upload_expired(u) || u->holder || u->wait_head || u->unlock_commit ||
+      !(s = calloc(1, sizeof(*s)))) {
+    upload_put(u);
+    return;
+  }
+  s->u = u;
+  upload_lock(u, &s->w, sweep_locked, s);
+}
+
+static void on_sweep_timer(uv_timer_t *t) {
+  struct upload_engine *e = t->data;
+  if (e->sweeping) return;
+  struct job *j = job_alloc(e);
+  if (!j) return;
+  j->e = e;
+  j->kind = J_SCAN;
+  e->sweeping = 1;
+  job_submit(j);
+}
+
+int upload_engine_start_sweeper(struct upload_engine *e) {
+  if (!e->cfg.expire_after || e->sweeper_on) return 0;
+  uint64_t ms = e->cfg.expire_after * 1000 / 4;
+  if (ms < 250) ms = 250;
+  if (ms > 60000) ms = 60000;
+  int rc = uv_timer_init(e->loop, &e->sweep_timer);
+  if (rc < 0) return rc;
+  e->sweep_timer.data = e;
+  e->sweeper_on = 1;
+  return uv_timer_start(&e->sweep_timer, on_sweep_timer, ms, ms);
+}
+
+void upload_engine_stop_sweeper(struct upload_engine *e) {
+  if (!e->sweeper_on) return;
+  e->sweeper_on = 0;
+  uv_close((uv_handle_t *)&e->sweep_timer, NULL);
 }

@@ -23,6 +23,8 @@ struct upload;
 
 struct upload_engine_config {
   uint64_t sync_interval; /* flush during a long body every this many bytes */
+  uint64_t expire_after;  /* seconds an unfinished upload lives after its last
+                             write; 0: forever. Expired ones are swept. */
 };
 
 typedef void (*upload_cb)(void *arg, int status);
@@ -65,6 +67,12 @@ int upload_create(struct upload_engine *e, const char *kind, int64_t length,
                   const char *metadata, const char *alias, upload_create_cb cb, void *arg);
 
 const struct upload_info *upload_info(const struct upload *u);
+/* Unfinished and past its expiry: protocols answer as if it were gone. */
+int upload_expired(const struct upload *u);
+/* Starts removing expired uploads every so often (no-op without expiry). */
+int upload_engine_start_sweeper(struct upload_engine *e);
+/* Stops the sweeper (for shutdown). */
+void upload_engine_stop_sweeper(struct upload_engine *e);
 uint64_t upload_written(const struct upload *u);
 
 /* Lock. cb runs synchronously when the lock is free, else once it is handed

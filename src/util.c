@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 int parse_u64_strict(const char *s, size_t n, uint64_t *out) {
@@ -149,4 +150,15 @@ ssize_t base64_decode(const char *in, size_t n, unsigned char *out, size_t cap) 
     }
   }
   return (ssize_t)o;
+}
+
+void http_date(int64_t t, char out[32]) {
+  static const char days[][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static const char months[][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  struct tm tm;
+  time_t tt = (time_t)t;
+  gmtime_r(&tt, &tm);
+  snprintf(out, 32, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
+           months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }

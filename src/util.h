@@ -20,6 +20,9 @@ uint32_t crc32_update(uint32_t crc, const void *buf, size_t len);
  * whitespace). Returns the decoded length or -EINVAL; out may be NULL. */
 ssize_t base64_decode(const char *in, size_t n, unsigned char *out, size_t cap);
 
+/* IMF-fixdate (RFC 9110 §5.6.7), e.g. "Sun, 06 Nov 1994 08:49:37 GMT". */
+void http_date(int64_t t, char out[32]);
+
 void hex_encode(const unsigned char *in, size_t n, char *out);
 /* Loads the digests used below; call once at start-up, before threads. */
 int util_init(void);
