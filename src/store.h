@@ -32,6 +32,7 @@ struct upload_info {
   char boot_id[STORE_BOOT_ID_MAX + 1]; /* boot during which offset was last recorded */
   char kind[STORE_KIND_MAX + 1]; /* protocol that created it: "article", "tus" */
   int64_t expires; /* unix seconds after which an unfinished upload may be removed; 0 never */
+  int unverified;  /* bytes past offset await a checksum: never trust them at recovery */
   char *metadata; /* protocol metadata, one line without CR/LF, or NULL. Owned by
                      whoever owns the struct; copies of the struct borrow it. */
 };

@@ -40,9 +40,10 @@ int store_fs_format_info(const struct upload_info *in, char *buf, size_t len) {
     return -EINVAL;
   int n = snprintf(buf, len,
                    "resumed-upload 1\nkey %s\nkind %s\nlength %" PRId64 "\noffset %" PRIu64
-                   "\nfinished %d\ncreated %" PRId64 "\nexpires %" PRId64 "\nboot %s\n%s%s%s",
+                   "\nfinished %d\ncreated %" PRId64 "\nexpires %" PRId64 "\nboot %s\n%s%s%s%s",
                    in->key, in->kind[0] ? in->kind : "article", in->length, in->offset,
                    in->finished ? 1 : 0, in->created, in->expires, in->boot_id[0] ? in->boot_id : "-",
+                   in->unverified ? "unverified 1\n" : "",
                    in->metadata ? "metadata " : "", in->metadata ? in->metadata : "",
                    in->metadata ? "\n" : "");
   if (n < 0 || (size_t)n + 16 > len) return -ENAMETOOLONG;
@@ -113,6 +114,9 @@ int store_fs_parse_info(const char *buf, size_t len, struct upload_info *info) {
       info->boot_id[vl] = 0;
       if (strcmp(info->boot_id, "-") == 0) info->boot_id[0] = 0;
       seen |= F_BOOT;
+    } else if (KEY_IS("unverified")) {
+      if (vl != 1 || v[0] != '1') goto bad;
+      info->unverified = 1;
     } else if (KEY_IS("expires")) {
       if (parse_i64_field(v, vl, &info->expires) < 0 || info->expires < 0) goto bad;
     } else if (KEY_IS("kind")) {
@@ -438,7 +442,11 @@ static int recover_one(void *arg, const char *key) {
   if (fstat(fd, &sb) < 0) goto out;
   uint64_t size = (uint64_t)sb.st_size;
   int same_boot = info.boot_id[0] && strcmp(info.boot_id, st->boot_id) == 0;
-  if (size > info.offset && !same_boot) {
+  if (size > info.offset && info.unverified) {
+    /* A checksummed body was cut before its check: none of it counts. */
+    log_warn("store: %s: dropping %" PRIu64 " unverified bytes", key, size - info.offset);
+    if (ftruncate(fd, (off_t)info.offset) < 0) goto out;
+  } else if (size > info.offset && !same_boot) {
     /* The page cache did not survive: bytes past the last flush may be
      * zeros or stale blocks, never trust them. */
     log_warn("store: %s: new boot, cutting %" PRIu64 " unsynced bytes", key, size - info.offset);
@@ -457,6 +465,7 @@ static int recover_one(void *arg, const char *key) {
     info.offset = (uint64_t)info.length;
   }
   if (fdatasync(fd) < 0) goto out;
+  info.unverified = 0;
   snprintf(info.boot_id, sizeof(info.boot_id), "%s", st->boot_id);
   if (write_info(st, &info) < 0) goto out;
   rc->recovered++;

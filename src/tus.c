@@ -444,6 +444,9 @@ static void patch_locked(void *arg, int status) {
     const char *why = NULL;
     if (info->length >= 0 && info->length != r->new_length) why = "Upload-Length differs from the upload's";
     else if ((uint64_t)r->new_length < info->offset) why = "Upload-Length below the upload's offset";
+    else if (http_req_content_length(r->req) > 0 &&
+             info->offset + (uint64_t)http_req_content_length(r->req) > (uint64_t)r->new_length)
+      why = "Upload-Length smaller than Upload-Offset plus this body";
     else if (r->t->max_size && (uint64_t)r->new_length > r->t->max_size) why = "";
     if (why) {
       unlock(r);

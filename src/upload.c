@@ -53,6 +53,8 @@ struct job {
   uint64_t offset;
   struct upload_info info;
   char alias[65];
+  int mark_unverified;       /* J_WRITE: record "unverified" before writing */
+  int marked;                /* ... and it was recorded */
   int algo;                  /* J_VERIFY */
   uint64_t from;
   unsigned char digest[CHECKSUM_MAX_SIZE];
@@ -230,6 +232,15 @@ static void job_run(uv_work_t *w) {
   switch (j->kind) {
   case J_WRITE: {
     struct iovec iov = {(void *)j->data, j->len};
+    /* Before the first unverified byte lands, say so durably: a crash
+     * before the check must not leave them counted (recovery cuts them). */
+    if (j->mark_unverified) {
+      if ((rc = ops->save(su, &j->info)) < 0) {
+        j->result = rc;
+        return;
+      }
+      j->marked = 1;
+    }
     j->result = ops->write(su, &iov, 1, j->offset);
     return;
   }
@@ -311,6 +322,7 @@ static void job_prepare(struct job *j) {
   j->info.offset = u->written;
   /* Activity keeps an upload alive; a finished one never expires. */
   if (u->e->cfg.expire_after) j->info.expires = (int64_t)time(NULL) + (int64_t)u->e->cfg.expire_after;
+  j->info.unverified = 0; /* what is recorded now is checked or needs no check */
   if (j->kind == J_FINISH) {
     j->info.finished = 1;
     j->info.length = (int64_t)u->written;
@@ -378,6 +390,7 @@ static void job_done(uv_work_t *w, int status) {
 
   switch (j->kind) {
   case J_WRITE:
+    if (status == 0 && j->marked) u->info.unverified = 1;
     if (status == 0 && j->result > 0) u->written += (uint64_t)j->result;
     if (status == 0 && j->result >= 0 && (size_t)j->result < j->len) rc = -EIO;
     break;
@@ -391,6 +404,7 @@ static void job_done(uv_work_t *w, int status) {
         if (j->info.offset > u->info.offset) u->info.offset = j->info.offset;
         if (j->info.length == u->info.length) u->info_dirty = 0;
         u->info.expires = j->info.expires;
+        u->info.unverified = j->info.unverified;
       } else {
         u->info = j->info;
         u->info_dirty = 0;
@@ -577,6 +591,11 @@ void upload_write(struct upload_writer *w, const char *data, size_t len, upload_
   j->data = data;
   j->len = len;
   j->offset = u->written;
+  if (w->provisional && !u->info.unverified) {
+    j->mark_unverified = 1;
+    j->info = u->info;
+    j->info.unverified = 1;
+  }
   holder_submit(u, j);
 }
 

@@ -193,6 +193,30 @@ static void test_recover_new_boot_cuts_tail(void) {
   CHECK_EQ_U64(reopen_offset("boot-B", key, NULL), 1002);
 }
 
+static void test_recover_unverified_cuts_tail(void) {
+  fresh_dir();
+  /* same boot, but the tail awaited a checksum when the process died */
+  struct store *st;
+  CHECK(store_fs_open(&st, tmpdir, "boot-A", NULL) == 0);
+  struct upload_info info = {.length = -1};
+  struct store_upload *su;
+  CHECK(st->ops->create(st, &info, &su) == 0);
+  struct iovec iov = {"0123456789", 10};
+  CHECK(st->ops->write(su, &iov, 1, 0) == 10);
+  CHECK(st->ops->flush(su) == 0);
+  info.offset = 10;
+  info.unverified = 1;
+  CHECK(st->ops->save(su, &info) == 0);
+  CHECK(st->ops->write(su, &iov, 1, 10) == 10);
+  st->ops->close(su);
+  st->ops->free(st);
+  CHECK_EQ_U64(reopen_offset("boot-A", info.key, NULL), 10);
+  CHECK(file_size(info.key) == 10);
+  /* and the mark is gone: a later crash in this boot keeps its tail again */
+  append_raw(info.key, "yy", 2);
+  CHECK_EQ_U64(reopen_offset("boot-A", info.key, NULL), 12);
+}
+
 static void test_recover_sweeps_orphans(void) {
   fresh_dir();
   char key[33];
@@ -249,6 +273,7 @@ int main(void) {
   RUN(test_alias);
   RUN(test_recover_same_boot_keeps_tail);
   RUN(test_recover_new_boot_cuts_tail);
+  RUN(test_recover_unverified_cuts_tail);
   RUN(test_recover_sweeps_orphans);
   RUN(test_recover_missing_data);
   if (tmpdir[0]) rmrf(tmpdir);
