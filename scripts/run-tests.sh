@@ -1,6 +1,7 @@
 #!/bin/bash
 # Runs every test suite: C unit tests and the black-box suite against the
-# normal build and again against the ASan+UBSan build, then the browser tests.
+# normal build and again against the ASan+UBSan build, then tus-js-client and the
+# browser tests.
 # Prints one line per suite and, last, the totals as "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
@@ -45,9 +46,8 @@ for t in build/unit/test_*; do run_suite "unit/$(basename "$t")" "$t"; done
 for t in build/asan/unit/test_*; do run_suite "asan-unit/$(basename "$t")" "$t"; done
 RESUMED_BIN=build/resumed run_suite blackbox python3 tests/blackbox/run.py
 RESUMED_BIN=build/asan/resumed run_suite blackbox-asan python3 tests/blackbox/run.py
-if [ -x tests/browser/run.sh ]; then
-  RESUMED_BIN=build/resumed run_suite browser tests/browser/run.sh
-fi
+RESUMED_BIN=build/resumed run_suite interop tests/interop/run.sh
+RESUMED_BIN=build/resumed run_suite browser tests/browser/run.sh
 
 echo
 [ -z "$broken" ] || echo "failing suites:$broken"
