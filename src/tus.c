@@ -245,6 +245,20 @@ static struct treq *treq_new(struct tus *t, struct http_request *req, enum tus_m
   return r;
 }
 
+/* Common start of every lock callback: -1 when the request cannot go on. */
+static int lock_taken(struct treq *r, int status) {
+  if (status < 0) {
+    respond_storage_error(r, status);
+    return -1;
+  }
+  r->locked = 1;
+  if (!r->req) { /* went away while waiting */
+    release_if_done(r);
+    return -1;
+  }
+  return 0;
+}
+
 /* Opens a tus upload by the path's id; answers 404 itself. */
 static struct upload *open_upload(struct tus *t, struct http_request *req, const char *key) {
   struct upload *u;
@@ -269,15 +283,10 @@ static struct upload *open_upload(struct tus *t, struct http_request *req, const
 
 static void head_locked(void *arg, int status) {
   struct treq *r = arg;
-  if (status < 0) {
-    respond_storage_error(r, status);
-    return;
-  }
-  r->locked = 1;
+  if (lock_taken(r, status) < 0) return;
   const struct upload_info *info = upload_info(r->u);
   struct http_request *req = r->req;
   unlock(r);
-  if (!req) return;
   start(req, 200, NULL);
   http_res_header(req, "Upload-Offset", "%" PRIu64, info->offset);
   if (info->length >= 0) http_res_header(req, "Upload-Length", "%" PRId64, info->length);
@@ -420,15 +429,7 @@ static void begin_body(struct treq *r) {
 
 static void patch_locked(void *arg, int status) {
   struct treq *r = arg;
-  if (status < 0) {
-    respond_storage_error(r, status);
-    return;
-  }
-  r->locked = 1;
-  if (!r->req) {
-    release_if_done(r);
-    return;
-  }
+  if (lock_taken(r, status) < 0) return;
   const struct upload_info *info = upload_info(r->u);
   if (info->offset != r->start) {
     struct http_request *req = r->req;
@@ -515,15 +516,7 @@ static void handle_patch(struct tus *t, struct http_request *req, const char *ke
 
 static void created_locked(void *arg, int status) {
   struct treq *r = arg;
-  if (status < 0) {
-    respond_storage_error(r, status);
-    return;
-  }
-  r->locked = 1;
-  if (!r->req) {
-    release_if_done(r);
-    return;
-  }
+  if (lock_taken(r, status) < 0) return;
   if (http_req_content_length(r->req) != 0) {
     begin_body(r); /* creation-with-upload */
     return;
@@ -630,11 +623,7 @@ static void after_remove(void *arg, int status) {
 
 static void delete_locked(void *arg, int status) {
   struct treq *r = arg;
-  if (status < 0) {
-    respond_storage_error(r, status);
-    return;
-  }
-  r->locked = 1;
+  if (lock_taken(r, status) < 0) return;
   r->pending++;
   upload_remove(&r->w, after_remove, r);
 }
