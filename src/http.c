@@ -108,7 +108,7 @@ struct conn {
   int value_at_end;           /* last header value span ended at exec_end */
   uint64_t deadline;
   unsigned in_process : 1, kick : 1, closing : 1, tcp_closed : 1, lingering : 1,
-      over_limit : 1, reading_on : 1, finalize_pending : 1, seen_bytes : 1, admit_waiting : 1;
+      reading_on : 1, finalize_pending : 1, seen_bytes : 1, admit_waiting : 1;
   int close_err;
   int writes_pending;
   char peer[64];
@@ -491,8 +491,6 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init(c->reading->data, (unsigned)c->reading->cap);
 }
 
-static void req_abort_notify(struct conn *c, int err) { conn_close(c, err); }
-
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   struct conn *c = (struct conn *)s;
   (void)buf;
@@ -513,7 +511,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
       if (c->state == CS_WAIT && c->req.res_done) req_maybe_finish(c);
       return;
     }
-    req_abort_notify(c, err);
+    conn_close(c, err);
     return;
   }
   if (c->lingering) {

@@ -22,6 +22,14 @@ struct tus {
 
 enum tus_method { M_HEAD, M_PATCH, M_DELETE, M_POST };
 
+/* How a request body is to be checked (tus checksum / checksum-trailer). */
+struct body_check {
+  int algo; /* CHECKSUM_NONE: no header; the trailer may still bring one */
+  unsigned char digest[CHECKSUM_MAX_SIZE];
+  size_t dlen;
+  int trailer; /* Trailer: Upload-Checksum announced */
+};
+
 /* Per-request state; outlives the request while engine operations run
  * (req is NULL once the request is over). */
 struct treq {
@@ -35,10 +43,8 @@ struct treq {
   uint64_t limit;       /* no byte at or past this offset is kept */
   int pending;          /* engine operations in flight */
   int err;              /* storage error to report after committing */
-  int algo;             /* checksum of this body, CHECKSUM_NONE if none */
-  unsigned char digest[CHECKSUM_MAX_SIZE];
-  size_t dlen;
-  unsigned locked : 1, overflow : 1, trailer_checksum : 1;
+  struct body_check check;
+  unsigned locked : 1, overflow : 1;
 };
 
 static void on_body(struct http_request *req, const char *data, size_t len);
@@ -107,15 +113,15 @@ int tus_metadata_valid(const char *v, size_t n) {
   return 0;
 }
 
-/* "<algo> <base64>" into r; answers 400 itself and returns -1 on error. */
-static int parse_checksum(struct treq *r, const char *v, size_t n) {
+/* "<algo> <base64>" into ck; -1 when malformed or of an unknown algorithm. */
+static int parse_checksum(struct body_check *ck, const char *v, size_t n) {
   const char *sp = memchr(v, ' ', n);
   enum checksum_algo algo = sp ? checksum_algo_parse(v, (size_t)(sp - v)) : CHECKSUM_NONE;
   if (algo == CHECKSUM_NONE) return -1;
-  ssize_t len = base64_decode(sp + 1, n - (size_t)(sp + 1 - v), r->digest, sizeof(r->digest));
+  ssize_t len = base64_decode(sp + 1, n - (size_t)(sp + 1 - v), ck->digest, sizeof(ck->digest));
   if (len < 0 || (size_t)len != checksum_size(algo)) return -1;
-  r->algo = algo;
-  r->dlen = (size_t)len;
+  ck->algo = algo;
+  ck->dlen = (size_t)len;
   return 0;
 }
 
@@ -230,7 +236,7 @@ static void on_preempt(struct upload_writer *w) {
 }
 
 static struct treq *treq_new(struct tus *t, struct http_request *req, enum tus_method m,
-                             const struct http_handler *h) {
+                             const struct http_handler *h, const struct body_check *ck) {
   struct treq *r = calloc(1, sizeof(*r));
   if (!r) {
     text(req, 503, NULL, "out of memory");
@@ -241,6 +247,11 @@ static struct treq *treq_new(struct tus *t, struct http_request *req, enum tus_m
   r->method = m;
   r->new_length = -1;
   r->w.on_preempt = on_preempt;
+  if (ck) {
+    r->check = *ck;
+    /* A body that will be checked counts only once the check passes. */
+    r->w.provisional = ck->algo != CHECKSUM_NONE || ck->trailer;
+  }
   http_req_set_handler(req, h, r);
   return r;
 }
@@ -364,7 +375,7 @@ static void after_write(void *arg, int status) {
   }
   if (status < 0 || r->overflow) {
     r->err = status < 0 ? status : 0;
-    if (r->algo != CHECKSUM_NONE || r->trailer_checksum) {
+    if (r->w.provisional) {
       /* unverifiable: drop the chunk */
       r->pending++;
       upload_discard(&r->w, after_commit, r);
@@ -394,19 +405,20 @@ static void on_body(struct http_request *req, const char *data, size_t len) {
 
 static void on_end(struct http_request *req) {
   struct treq *r = http_req_data(req);
-  if (r->algo == CHECKSUM_NONE && r->trailer_checksum) {
+  struct body_check *ck = &r->check;
+  if (ck->algo == CHECKSUM_NONE && ck->trailer) {
     /* checksum-trailer: the value arrives after the body (trailers join the
      * header list as they are parsed) */
     size_t n;
     const char *v = http_req_header(req, "upload-checksum", &n);
-    if (!v || parse_checksum(r, v, n) < 0) {
+    if (!v || parse_checksum(ck, v, n) < 0) {
       discard(r, -EINVAL);
       return;
     }
   }
-  if (r->algo != CHECKSUM_NONE) {
+  if (ck->algo != CHECKSUM_NONE) {
     r->pending++;
-    upload_verify(&r->w, r->algo, r->start, r->digest, r->dlen, after_verify, r);
+    upload_verify(&r->w, ck->algo, r->start, ck->digest, ck->dlen, after_verify, r);
     return;
   }
   commit_or_finish(r);
@@ -461,7 +473,7 @@ static void patch_locked(void *arg, int status) {
 }
 
 /* Reads the headers PATCH and a creation body share; answers on error. */
-static int read_body_headers(struct treq *r, struct http_request *req) {
+static int read_body_headers(struct body_check *ck, struct http_request *req) {
   size_t n;
   if (!is_offset_media_type(req)) {
     text(req, 415, NULL, "Content-Type must be " OFFSET_MEDIA_TYPE);
@@ -472,20 +484,18 @@ static int read_body_headers(struct treq *r, struct http_request *req) {
     return -1;
   }
   const char *v = http_req_header(req, "upload-checksum", &n);
-  if (v && parse_checksum(r, v, n) < 0) {
+  if (v && parse_checksum(ck, v, n) < 0) {
     text(req, 400, NULL, "Upload-Checksum: unsupported algorithm or bad digest (md5, sha1, sha256, crc32)");
     return -1;
   }
-  r->trailer_checksum = !v && trailer_announces_checksum(req);
-  /* A body that will be checked counts only once the check passes. */
-  r->w.provisional = r->algo != CHECKSUM_NONE || r->trailer_checksum;
+  ck->trailer = !v && trailer_announces_checksum(req);
   return 0;
 }
 
 static void handle_patch(struct tus *t, struct http_request *req, const char *key) {
   int64_t offset, length;
-  struct treq probe = {0};
-  if (read_body_headers(&probe, req) < 0) return;
+  struct body_check ck = {0};
+  if (read_body_headers(&ck, req) < 0) return;
   if (header_number(req, "upload-offset", &offset) < 0 || offset < 0) {
     text(req, 400, NULL, "Upload-Offset must be a decimal byte count");
     return;
@@ -496,7 +506,7 @@ static void handle_patch(struct tus *t, struct http_request *req, const char *ke
   }
   struct upload *u = open_upload(t, req, key);
   if (!u) return;
-  struct treq *r = treq_new(t, req, M_PATCH, &body_handler);
+  struct treq *r = treq_new(t, req, M_PATCH, &body_handler, &ck);
   if (!r) {
     upload_put(u);
     return;
@@ -504,11 +514,6 @@ static void handle_patch(struct tus *t, struct http_request *req, const char *ke
   r->u = u;
   r->start = (uint64_t)offset;
   r->new_length = length;
-  r->algo = probe.algo;
-  r->dlen = probe.dlen;
-  memcpy(r->digest, probe.digest, sizeof(r->digest));
-  r->trailer_checksum = probe.trailer_checksum;
-  r->w.provisional = probe.w.provisional;
   upload_lock(u, &r->w, patch_locked, r);
 }
 
@@ -574,10 +579,10 @@ static void handle_post(struct tus *t, struct http_request *req) {
     text(req, 400, NULL, "bad Upload-Metadata (key base64value pairs, unique keys)");
     return;
   }
-  struct treq probe = {0};
+  struct body_check ck = {0};
   int64_t cl = http_req_content_length(req);
   if (cl != 0) {
-    if (read_body_headers(&probe, req) < 0) return;
+    if (read_body_headers(&ck, req) < 0) return;
     if (length >= 0 && cl > 0 && cl > length) {
       text(req, 413, NULL, "body longer than Upload-Length allows");
       return;
@@ -588,16 +593,11 @@ static void handle_post(struct tus *t, struct http_request *req) {
     text(req, 503, NULL, "out of memory");
     return;
   }
-  struct treq *r = treq_new(t, req, M_POST, &body_handler);
+  struct treq *r = treq_new(t, req, M_POST, &body_handler, &ck);
   if (!r) {
     free(metadata);
     return;
   }
-  r->algo = probe.algo;
-  r->dlen = probe.dlen;
-  memcpy(r->digest, probe.digest, sizeof(r->digest));
-  r->trailer_checksum = probe.trailer_checksum;
-  r->w.provisional = probe.w.provisional;
   int rc = upload_create(t->eng, "tus", length, metadata, NULL, created, r);
   free(metadata);
   if (rc < 0) {
@@ -701,7 +701,7 @@ void tus_handle(struct http_request *req, struct tus *t) {
   }
   struct upload *u = open_upload(t, req, key);
   if (!u) return;
-  struct treq *r = treq_new(t, req, tm, &plain_handler);
+  struct treq *r = treq_new(t, req, tm, &plain_handler, NULL);
   if (!r) {
     upload_put(u);
     return;

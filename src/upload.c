@@ -20,7 +20,6 @@ struct upload {
   int refs;
   int info_dirty;             /* info changed in memory since the last save */
   int saving;                 /* a job that records metadata is in flight */
-  int op;                     /* holder operation in flight */
   int unlock_commit;          /* engine committing for a holder that left */
   int broken;                 /* a flush failed: durable and written disagree */
   int removed;                /* deleted from the store */
@@ -196,9 +195,11 @@ void upload_put(struct upload *u) {
 
 const struct upload_info *upload_info(const struct upload *u) { return &u->info; }
 
-int upload_expired(const struct upload *u) {
-  return !u->info.finished && u->info.expires && (int64_t)time(NULL) >= u->info.expires;
+static int info_expired(const struct upload_info *info) {
+  return !info->finished && info->expires && (int64_t)time(NULL) >= info->expires;
 }
+
+int upload_expired(const struct upload *u) { return info_expired(&u->info); }
 uint64_t upload_written(const struct upload *u) { return u->written; }
 
 /* ---------- jobs ---------- */
@@ -210,7 +211,7 @@ static int scan_one(void *arg, const char *key) {
   struct store_upload *su;
   if (j->e->st->ops->open(j->e->st, key, &info, &su) < 0) return 0;
   j->e->st->ops->close(su);
-  int expired = !info.finished && info.expires && (int64_t)time(NULL) >= info.expires;
+  int expired = info_expired(&info);
   store_info_release(&info);
   if (!expired) return 0;
   if (j->nkeys == j->capkeys) {
@@ -369,11 +370,6 @@ static void save_submit(struct upload *u, struct job *j) {
   job_submit(j);
 }
 
-static void holder_submit(struct upload *u, struct job *j) {
-  u->op = 1;
-  save_submit(u, j);
-}
-
 static void maybe_background_flush(struct upload *u) {
   if (u->saving || u->deferred || !u->holder || u->holder->provisional || u->info.finished) return;
   if (u->written - u->info.offset < u->e->cfg.sync_interval) return;
@@ -460,7 +456,6 @@ static void job_done(uv_work_t *w, int status) {
     u->unlock_commit = 0;
     grant_next(u);
   } else if (!j->background) {
-    u->op = 0;
     /* Before the callback: it may ask for a commit, which then queues
      * behind this flush instead of racing it. */
     if (j->kind == J_WRITE && rc == 0) maybe_background_flush(u);
@@ -596,7 +591,7 @@ void upload_write(struct upload_writer *w, const char *data, size_t len, upload_
     j->info = u->info;
     j->info.unverified = 1;
   }
-  holder_submit(u, j);
+  save_submit(u, j);
 }
 
 void upload_commit(struct upload_writer *w, upload_cb cb, void *arg) {
@@ -606,7 +601,7 @@ void upload_commit(struct upload_writer *w, upload_cb cb, void *arg) {
     cb(arg, -ENOMEM);
     return;
   }
-  holder_submit(u, j);
+  save_submit(u, j);
 }
 
 void upload_finish(struct upload_writer *w, const char *alias, upload_cb cb, void *arg) {
@@ -617,7 +612,7 @@ void upload_finish(struct upload_writer *w, const char *alias, upload_cb cb, voi
     return;
   }
   if (alias) snprintf(j->alias, sizeof(j->alias), "%s", alias);
-  holder_submit(u, j);
+  save_submit(u, j);
 }
 
 void upload_restart(struct upload_writer *w, int64_t length, upload_cb cb, void *arg) {
@@ -630,7 +625,7 @@ void upload_restart(struct upload_writer *w, int64_t length, upload_cb cb, void 
   j->info = u->info;
   j->info.offset = 0;
   j->info.length = length;
-  holder_submit(u, j);
+  save_submit(u, j);
 }
 
 void upload_verify(struct upload_writer *w, int algo, uint64_t from,
@@ -647,7 +642,7 @@ void upload_verify(struct upload_writer *w, int algo, uint64_t from,
   j->offset = u->written;
   memcpy(j->digest, digest, len);
   j->dlen = len;
-  holder_submit(u, j);
+  save_submit(u, j);
 }
 
 void upload_discard(struct upload_writer *w, upload_cb cb, void *arg) {
@@ -658,7 +653,7 @@ void upload_discard(struct upload_writer *w, upload_cb cb, void *arg) {
     return;
   }
   j->offset = u->info.offset;
-  holder_submit(u, j);
+  save_submit(u, j);
 }
 
 void upload_remove(struct upload_writer *w, upload_cb cb, void *arg) {
@@ -668,7 +663,7 @@ void upload_remove(struct upload_writer *w, upload_cb cb, void *arg) {
     cb(arg, -ENOMEM);
     return;
   }
-  holder_submit(u, j);
+  save_submit(u, j);
 }
 
 void upload_set_length(struct upload_writer *w, int64_t length) {
