@@ -16,8 +16,9 @@ ALL_CFLAGS   = -std=c11 -D_GNU_SOURCE $(WARN) -I$(LLHTTP_INC) -Isrc $(PKG_CFLAGS
 SAN_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 LDLIBS       = $(PKG_LIBS) -lpthread
 
-SRC_LIB     := src/http.c src/router.c src/article.c src/tus.c src/static_files.c src/upload.c \
-               src/checksum.c \
+SRC_LIB     := src/http.c src/router.c src/article.c src/endpoint.c src/cors.c src/tus.c \
+               src/concat.c src/ietf.c src/sfv.c src/download.c src/metadata.c \
+               src/upload_request.c src/static_files.c src/upload.c src/checksum.c \
                src/store.c src/store_fs.c src/config.c src/util.c src/log.c
 LLHTTP_SRC  := $(LLHTTP_DIR)/llhttp.c $(LLHTTP_DIR)/api.c $(LLHTTP_DIR)/http.c
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)

@@ -330,7 +330,8 @@ static void start_fresh(struct areq *ar) {
   }
   if (rc == 0) {
     ar->creating = 1;
-    rc = upload_create(ar->a->eng, "article", ar->size, NULL, ar->alias, created, ar);
+    struct upload_spec spec = {.kind = "article", .length = ar->size, .alias = ar->alias};
+    rc = upload_create(ar->a->eng, &spec, created, ar);
     if (rc == 0) {
       ar->pending++;
       return;

@@ -10,15 +10,19 @@
 static const char usage[] =
     "usage: resumed [options]\n"
     "\n"
-    "Resumable upload server: tus 1.0 at --base-path, the article's /status + /upload\nprotocol, and a web page.\n"
+    "Resumable upload server: tus 1.0 and the IETF resumable-upload draft at --base-path,\nthe article's /status + /upload protocol, and a web page.\n"
     "\n"
     "  --listen HOST:PORT       address to listen on (default 127.0.0.1:8080; port 0 picks one)\n"
     "  --dir DIR                upload store directory (default ./data)\n"
     "  --web DIR                web page directory served at / (default: the project's web/)\n"
-    "  --base-path PATH         tus endpoint (default /files/)\n"
+    "  --base-path PATH         upload endpoint, tus and IETF (default /files/)\n"
     "  --max-size BYTES         largest upload accepted, 0 = no limit (default 0)\n"
     "  --sync-interval BYTES    make a long body durable every BYTES (default 64M)\n"
     "  --expire-after SEC       remove unfinished uploads idle this long, 0 = never (default 0)\n"
+    "  --cors-origin LIST       origins allowed to upload from a browser: comma-separated\n"
+    "                           (https://a.example,http://localhost:3000) or * (default: none)\n"
+    "  --behind-proxy           build upload URLs from Forwarded / X-Forwarded-Host/-Proto\n"
+    "  --disable-download       no GET of finished uploads at the upload endpoint\n"
     "  --max-header-bytes N     request line + headers limit (default 16K)\n"
     "  --max-headers N          header field count limit (default 100)\n"
     "  --max-connections N      concurrent connections (default 4096)\n"
@@ -85,6 +89,14 @@ int config_parse(struct config *c, int argc, char **argv, char *err, size_t errl
       c->quiet = 1;
       continue;
     }
+    if (strcmp(a, "--behind-proxy") == 0) {
+      c->behind_proxy = 1;
+      continue;
+    }
+    if (strcmp(a, "--disable-download") == 0) {
+      c->disable_download = 1;
+      continue;
+    }
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (strncmp(a, "--", 2) != 0) {
       snprintf(err, errlen, "unexpected argument '%s'", a);
@@ -102,6 +114,7 @@ int config_parse(struct config *c, int argc, char **argv, char *err, size_t errl
     else if (strcmp(a, "--boot-id-file") == 0) bad = !*v, c->boot_id_file = v;
     else if (strcmp(a, "--base-path") == 0)
       bad = v[0] != '/' || strlen(v) < 2 || strlen(v) > 200 || strstr(v, "..") != NULL, c->base_path = v;
+    else if (strcmp(a, "--cors-origin") == 0) bad = !*v, c->cors_origin = v;
     else if (strcmp(a, "--max-size") == 0) bad = parse_size(v, &c->max_size) < 0;
     else if (strcmp(a, "--sync-interval") == 0) {
       bad = parse_count(v, 4096, UINT64_MAX >> 1, &n) < 0;

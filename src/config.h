@@ -23,6 +23,9 @@ struct config {
   uint64_t body_timeout_ms;
   uint64_t keepalive_timeout_ms;
   const char *boot_id_file;
+  const char *cors_origin; /* NULL: no CORS */
+  int behind_proxy;
+  int disable_download;
   int quiet;
 };
 

@@ -72,6 +72,8 @@ struct http_request {
   size_t res_len, res_cap;
 
   struct file_body *file; /* response body streamed from a file */
+  http_res_hook res_hook;  /* headers every final response carries */
+  void *res_hook_arg;
 };
 
 /* Only responses that stream a file pay for this. */
@@ -996,17 +998,33 @@ void http_res_start(struct http_request *r, int status, const char *reason) {
   r->status = status;
   r->res_len = 0;
   res_appendf(r, "HTTP/1.1 %d %s\r\n", status, reason ? reason : http_status_reason(status));
+  if (r->res_hook) r->res_hook(r, r->res_hook_arg);
+}
+
+void http_req_set_res_hook(struct http_request *r, http_res_hook fn, void *arg) {
+  r->res_hook = fn;
+  r->res_hook_arg = arg;
 }
 
 void http_res_header(struct http_request *r, const char *name, const char *fmt, ...) {
   if (!r->res_started || r->res_sent) return;
-  char val[1024];
+  char small[1024], *val = small;
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(val, sizeof(val), fmt, ap);
+  int n = vsnprintf(small, sizeof(small), fmt, ap);
   va_end(ap);
   if (n < 0) return;
-  res_appendf(r, "%s: %s\r\n", name, val);
+  if ((size_t)n >= sizeof(small)) { /* long values (metadata, concatenation lists) */
+    if (!(val = malloc((size_t)n + 1))) return;
+    va_start(ap, fmt);
+    vsnprintf(val, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+  }
+  res_append(r, name, strlen(name));
+  res_append(r, ": ", 2);
+  res_append(r, val, (size_t)n);
+  res_append(r, "\r\n", 2);
+  if (val != small) free(val);
 }
 
 int http_res_started(const struct http_request *r) { return r->res_started; }

@@ -86,6 +86,10 @@ void http_req_body_consumed(struct http_request *req);
 void http_req_abort(struct http_request *req);
 
 /* --- responses --- */
+/* fn runs in http_res_start() of this request's final response, to add
+ * headers every answer carries whoever writes it (CORS). */
+typedef void (*http_res_hook)(struct http_request *req, void *arg);
+void http_req_set_res_hook(struct http_request *req, http_res_hook fn, void *arg);
 /* Interim 1xx response, written at once. */
 int http_send_interim(struct http_request *req, int status, const char *reason,
                       const char *headers);

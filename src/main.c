@@ -18,7 +18,7 @@
 #include "router.h"
 #include "static_files.h"
 #include "store_fs.h"
-#include "tus.h"
+#include "endpoint.h"
 #include "upload.h"
 #include "util.h"
 
@@ -99,7 +99,7 @@ int main(int argc, char **argv) {
   struct store *store = NULL;
   struct upload_engine *eng = NULL;
   struct article *article = NULL;
-  struct tus *tus = NULL;
+  struct endpoint *endpoint = NULL;
   struct static_files *web = NULL;
   struct app app = {0};
   int rc, exit_code = 1;
@@ -133,8 +133,13 @@ int main(int argc, char **argv) {
   app.eng = eng;
   if ((rc = upload_engine_start_sweeper(eng)) < 0) goto out;
   if ((rc = article_new(&article, eng, cfg.max_size)) < 0) goto out;
-  if ((rc = tus_new(&tus, eng, cfg.base_path, cfg.max_size)) < 0) {
-    fprintf(stderr, "resumed: bad --base-path %s\n", cfg.base_path);
+  struct endpoint_config epcfg = {.base_path = cfg.base_path,
+                                  .max_size = cfg.max_size,
+                                  .behind_proxy = cfg.behind_proxy,
+                                  .download = !cfg.disable_download,
+                                  .cors_origins = cfg.cors_origin};
+  if ((rc = endpoint_new(&endpoint, eng, &epcfg)) < 0) {
+    fprintf(stderr, "resumed: bad --base-path or --cors-origin: %s\n", strerror(-rc));
     goto out;
   }
   if (cfg.web) snprintf(webdir, sizeof(webdir), "%s", cfg.web);
@@ -146,7 +151,7 @@ int main(int argc, char **argv) {
     }
     log_warn("no web directory at %s; / answers 404", webdir);
   }
-  struct router router = {.article = article, .tus = tus, .web = web};
+  struct router router = {.article = article, .endpoint = endpoint, .web = web};
   struct http_limits lim = {
       .max_header_bytes = cfg.max_header_bytes,
       .max_headers = cfg.max_headers,
@@ -178,7 +183,7 @@ out:
   if (app.http) http_server_free(app.http);
   static_files_free(web);
   article_free(article);
-  tus_free(tus);
+  endpoint_free(endpoint);
   upload_engine_free(eng);
   if (store) store->ops->free(store);
   uv_loop_close(app.loop);

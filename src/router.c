@@ -11,7 +11,7 @@ void router_dispatch(struct http_request *req, void *ctx) {
   size_t n;
   const char *path = http_req_path(req, &n);
   /* The article's client uses relative URLs from the page at "/". */
-  if (tus_owns(r->tus, path, n)) tus_handle(req, r->tus);
+  if (endpoint_owns(r->endpoint, path, n)) endpoint_handle(req, r->endpoint);
   else if (path_is(path, n, "/status")) article_status(req, r->article);
   else if (path_is(path, n, "/upload")) article_upload(req, r->article);
   else static_files_serve(req, r->web);

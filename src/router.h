@@ -3,13 +3,13 @@
 #define RESUMED_ROUTER_H
 
 #include "article.h"
+#include "endpoint.h"
 #include "http.h"
 #include "static_files.h"
-#include "tus.h"
 
 struct router {
   struct article *article;
-  struct tus *tus;
+  struct endpoint *endpoint;
   struct static_files *web;
 };
 

@@ -33,4 +33,6 @@ int store_new_key(char key[STORE_KEY_LEN + 1]) {
 void store_info_release(struct upload_info *info) {
   free(info->metadata);
   info->metadata = NULL;
+  free(info->concat);
+  info->concat = NULL;
 }

@@ -18,6 +18,8 @@
 #define STORE_BOOT_ID_MAX 40
 #define STORE_KIND_MAX 15
 #define STORE_METADATA_MAX 8192
+#define STORE_CONCAT_PARTS_MAX 128
+#define STORE_CONCAT_MAX (6 + STORE_CONCAT_PARTS_MAX * (STORE_KEY_LEN + 1))
 
 struct store;
 struct store_upload;
@@ -35,6 +37,8 @@ struct upload_info {
   int unverified;  /* bytes past offset await a checksum: never trust them at recovery */
   char *metadata; /* protocol metadata, one line without CR/LF, or NULL. Owned by
                      whoever owns the struct; copies of the struct borrow it. */
+  char *concat;   /* tus concatenation, or NULL: "partial", or "final" and the
+                     partial uploads' keys, space-separated. Owned like metadata. */
 };
 
 struct store_ops {
@@ -69,6 +73,10 @@ struct store_ops {
   int (*alias_del)(struct store *st, const char *name);
 
   void (*free)(struct store *st);
+
+  /* A read-only file descriptor on a finished upload's data, for streaming
+   * it out; NULL (or -ENOTSUP) for stores without files. */
+  int (*open_data)(struct store *st, const char *key);
 };
 
 struct store {

@@ -14,7 +14,7 @@
 #include "log.h"
 #include "util.h"
 
-#define META_MAX (STORE_METADATA_MAX + 1024)
+#define META_MAX (STORE_METADATA_MAX + STORE_CONCAT_MAX + 1024)
 #define WRITEBACK_STEP (8u << 20)
 
 struct fs_store {
@@ -36,16 +36,17 @@ static const struct store_ops fs_ops;
 /* ---------- metadata record ---------- */
 
 int store_fs_format_info(const struct upload_info *in, char *buf, size_t len) {
-  if (in->metadata && (strchr(in->metadata, '\n') || strchr(in->metadata, '\r')))
+  if ((in->metadata && strpbrk(in->metadata, "\r\n")) || (in->concat && strpbrk(in->concat, "\r\n")))
     return -EINVAL;
   int n = snprintf(buf, len,
                    "resumed-upload 1\nkey %s\nkind %s\nlength %" PRId64 "\noffset %" PRIu64
-                   "\nfinished %d\ncreated %" PRId64 "\nexpires %" PRId64 "\nboot %s\n%s%s%s%s",
+                   "\nfinished %d\ncreated %" PRId64 "\nexpires %" PRId64 "\nboot %s\n%s%s%s%s%s%s%s",
                    in->key, in->kind[0] ? in->kind : "article", in->length, in->offset,
                    in->finished ? 1 : 0, in->created, in->expires, in->boot_id[0] ? in->boot_id : "-",
                    in->unverified ? "unverified 1\n" : "",
                    in->metadata ? "metadata " : "", in->metadata ? in->metadata : "",
-                   in->metadata ? "\n" : "");
+                   in->metadata ? "\n" : "", in->concat ? "concat " : "",
+                   in->concat ? in->concat : "", in->concat ? "\n" : "");
   if (n < 0 || (size_t)n + 16 > len) return -ENAMETOOLONG;
   /* A checksum line makes a torn or foreign file detectable even where
    * rename atomicity was not honoured by the filesystem. */
@@ -123,6 +124,9 @@ int store_fs_parse_info(const char *buf, size_t len, struct upload_info *info) {
       if (vl == 0 || vl > STORE_KIND_MAX) goto bad;
       memcpy(info->kind, v, vl);
       info->kind[vl] = 0;
+    } else if (KEY_IS("concat")) {
+      if (info->concat || vl > STORE_CONCAT_MAX) goto bad;
+      if (!(info->concat = strndup(v, vl))) return -ENOMEM;
     } else if (KEY_IS("metadata")) {
       if (info->metadata || vl > STORE_METADATA_MAX) goto bad;
       if (!(info->metadata = malloc(vl + 1))) return -ENOMEM;
@@ -394,6 +398,12 @@ static void fs_free(struct store *s) {
   free(st);
 }
 
+static int fs_open_data(struct store *base, const char *key) {
+  struct fs_store *st = (struct fs_store *)base;
+  int fd = openat(st->uploads_fd, key, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  return fd < 0 ? -errno : fd;
+}
+
 static const struct store_ops fs_ops = {
     .create = fs_create,
     .open = fs_open,
@@ -409,6 +419,7 @@ static const struct store_ops fs_ops = {
     .alias_set = fs_alias_set,
     .alias_del = fs_alias_del,
     .free = fs_free,
+    .open_data = fs_open_data,
 };
 
 /* ---------- recovery ---------- */

@@ -38,7 +38,9 @@ struct upload_engine {
   int sweeper_on, sweeping;
 };
 
-enum job_kind { J_WRITE, J_FLUSH, J_FINISH, J_RESTART, J_CREATE, J_VERIFY, J_DISCARD, J_REMOVE, J_SCAN };
+enum job_kind {
+  J_WRITE, J_COPY, J_FLUSH, J_FINISH, J_RESTART, J_CREATE, J_VERIFY, J_DISCARD, J_REMOVE, J_SCAN
+};
 
 struct job {
   uv_work_t work;
@@ -58,6 +60,8 @@ struct job {
   uint64_t from;
   unsigned char digest[CHECKSUM_MAX_SIZE];
   size_t dlen;
+  unsigned char *hash_out;   /* J_VERIFY without a digest: the hash goes here */
+  struct upload *src;        /* J_COPY: a finished upload, referenced */
   char (*keys)[STORE_KEY_LEN + 1]; /* J_SCAN: expired uploads found */
   size_t nkeys, capkeys;
   int64_t result;
@@ -245,6 +249,36 @@ static void job_run(uv_work_t *w) {
     j->result = ops->write(su, &iov, 1, j->offset);
     return;
   }
+  case J_COPY: {
+    /* The source is finished, so nothing writes it while we read. */
+    size_t bufsize = 1 << 20;
+    char *buf = malloc(bufsize);
+    uint64_t done = 0;
+    if (!buf) {
+      j->result = -ENOMEM;
+      return;
+    }
+    while (done < j->len) {
+      size_t want = j->len - done < bufsize ? (size_t)(j->len - done) : bufsize;
+      int64_t n = ops->read(j->src->su, buf, want, done);
+      if (n <= 0) {
+        rc = n < 0 ? (int)n : -EIO;
+        break;
+      }
+      struct iovec iov = {buf, (size_t)n};
+      int64_t wr = ops->write(su, &iov, 1, j->offset + done);
+      if (wr > 0) done += (uint64_t)wr;
+      if (wr != n) {
+        rc = wr < 0 ? (int)wr : -EIO;
+        break;
+      }
+    }
+    free(buf);
+    /* On error, bytes copied so far are past `written`: the next write or
+     * a discard goes over them. */
+    j->result = rc < 0 ? rc : (int64_t)done;
+    return;
+  }
   case J_FLUSH:
     if ((rc = ops->flush(su)) == 0) rc = ops->save(su, &j->info);
     break;
@@ -283,7 +317,9 @@ static void job_run(uv_work_t *w) {
       checksum_release(&ck);
       break;
     }
-    if ((rc = checksum_final(&ck, got)) == 0 &&
+    if ((rc = checksum_final(&ck, got)) == 0 && j->hash_out)
+      memcpy(j->hash_out, got, checksum_size((enum checksum_algo)j->algo));
+    else if (rc == 0 &&
         (j->dlen != checksum_size((enum checksum_algo)j->algo) || memcmp(got, j->digest, j->dlen) != 0))
       rc = -EBADMSG;
     break;
@@ -333,7 +369,7 @@ static void job_prepare(struct job *j) {
 
 /* Jobs that record metadata or change the data's length: never two at once. */
 static int job_saves(const struct job *j) {
-  return j->kind != J_WRITE && j->kind != J_CREATE && j->kind != J_VERIFY;
+  return j->kind != J_WRITE && j->kind != J_COPY && j->kind != J_CREATE && j->kind != J_VERIFY;
 }
 
 static void job_submit(struct job *j) {
@@ -389,6 +425,10 @@ static void job_done(uv_work_t *w, int status) {
     if (status == 0 && j->marked) u->info.unverified = 1;
     if (status == 0 && j->result > 0) u->written += (uint64_t)j->result;
     if (status == 0 && j->result >= 0 && (size_t)j->result < j->len) rc = -EIO;
+    break;
+  case J_COPY:
+    if (status == 0 && j->result > 0) u->written += (uint64_t)j->result;
+    upload_put(j->src);
     break;
   case J_FLUSH:
   case J_FINISH:
@@ -465,23 +505,25 @@ static void job_done(uv_work_t *w, int status) {
   upload_put(u);
 }
 
-int upload_create(struct upload_engine *e, const char *kind, int64_t length,
-                  const char *metadata, const char *alias, upload_create_cb cb, void *arg) {
+int upload_create(struct upload_engine *e, const struct upload_spec *spec, upload_create_cb cb,
+                  void *arg) {
   struct job *j = job_alloc(e);
   if (!j) return -ENOMEM;
   j->e = e;
   j->kind = J_CREATE;
   j->ccb = cb;
   j->arg = arg;
-  j->info.length = length;
+  j->info.length = spec->length;
   j->info.created = (int64_t)time(NULL);
   j->info.expires = e->cfg.expire_after ? j->info.created + (int64_t)e->cfg.expire_after : 0;
-  snprintf(j->info.kind, sizeof(j->info.kind), "%s", kind);
-  if (metadata && !(j->info.metadata = strdup(metadata))) {
+  snprintf(j->info.kind, sizeof(j->info.kind), "%s", spec->kind);
+  if ((spec->metadata && !(j->info.metadata = strdup(spec->metadata))) ||
+      (spec->concat && !(j->info.concat = strdup(spec->concat)))) {
+    store_info_release(&j->info);
     job_release(e, j);
     return -ENOMEM;
   }
-  if (alias) snprintf(j->alias, sizeof(j->alias), "%s", alias);
+  if (spec->alias) snprintf(j->alias, sizeof(j->alias), "%s", spec->alias);
   job_submit(j);
   return 0;
 }
@@ -594,6 +636,20 @@ void upload_write(struct upload_writer *w, const char *data, size_t len, upload_
   save_submit(u, j);
 }
 
+void upload_copy(struct upload_writer *w, struct upload *src, upload_cb cb, void *arg) {
+  struct upload *u = w->u;
+  struct job *j;
+  if (!src->info.finished || !(j = job_new(u, J_COPY, cb, arg))) {
+    cb(arg, src->info.finished ? -ENOMEM : -EINVAL);
+    return;
+  }
+  src->refs++;
+  j->src = src;
+  j->len = (size_t)src->info.length;
+  j->offset = u->written;
+  save_submit(u, j);
+}
+
 void upload_commit(struct upload_writer *w, upload_cb cb, void *arg) {
   struct upload *u = w->u;
   struct job *j = job_new(u, J_FLUSH, cb, arg);
@@ -642,6 +698,21 @@ void upload_verify(struct upload_writer *w, int algo, uint64_t from,
   j->offset = u->written;
   memcpy(j->digest, digest, len);
   j->dlen = len;
+  save_submit(u, j);
+}
+
+void upload_hash(struct upload_writer *w, int algo, uint64_t from, unsigned char *out,
+                 upload_cb cb, void *arg) {
+  struct upload *u = w->u;
+  struct job *j = job_new(u, J_VERIFY, cb, arg);
+  if (!j) {
+    cb(arg, -ENOMEM);
+    return;
+  }
+  j->algo = algo;
+  j->from = from;
+  j->offset = u->written;
+  j->hash_out = out;
   save_submit(u, j);
 }
 

@@ -60,11 +60,18 @@ int upload_get(struct upload_engine *e, const char *key, struct upload **out);
 int upload_get_alias(struct upload_engine *e, const char *alias, struct upload **out);
 void upload_put(struct upload *u);
 
-/* Creates an upload of the given kind ("article", "tus") with optional
- * metadata (copied), and points alias at it when not NULL, off the loop.
- * cb receives a referenced upload on success. */
-int upload_create(struct upload_engine *e, const char *kind, int64_t length,
-                  const char *metadata, const char *alias, upload_create_cb cb, void *arg);
+/* What a new upload starts with; strings are copied. */
+struct upload_spec {
+  const char *kind;     /* protocol: "article", "tus", "ietf" */
+  int64_t length;       /* -1 while unknown */
+  const char *metadata; /* or NULL */
+  const char *concat;   /* or NULL (see upload_info) */
+  const char *alias;    /* name to point at the upload, or NULL */
+};
+
+/* Creates an upload off the loop; cb receives a referenced upload on success. */
+int upload_create(struct upload_engine *e, const struct upload_spec *spec, upload_create_cb cb,
+                  void *arg);
 
 const struct upload_info *upload_info(const struct upload *u);
 /* Unfinished and past its expiry: protocols answer as if it were gone. */
@@ -85,6 +92,8 @@ void upload_unlock(struct upload_writer *w);
 /* Operations for the holder, one at a time; each calls cb once. */
 void upload_write(struct upload_writer *w, const char *data, size_t len, upload_cb cb,
                   void *arg);
+/* Appends the whole data of src, a finished upload (tus concatenation). */
+void upload_copy(struct upload_writer *w, struct upload *src, upload_cb cb, void *arg);
 /* Makes everything written durable and records it. */
 void upload_commit(struct upload_writer *w, upload_cb cb, void *arg);
 /* Commits, marks the upload finished, drops alias (may be NULL). */
@@ -98,6 +107,10 @@ void upload_set_length(struct upload_writer *w, int64_t length);
  * on a mismatch. */
 void upload_verify(struct upload_writer *w, int algo, uint64_t from,
                    const unsigned char *digest, size_t len, upload_cb cb, void *arg);
+/* Hashes the bytes written from `from` to now into out (checksum_size(algo)
+ * bytes, which must stay valid until cb). */
+void upload_hash(struct upload_writer *w, int algo, uint64_t from, unsigned char *out,
+                 upload_cb cb, void *arg);
 /* Drops what was written past the durable offset. */
 void upload_discard(struct upload_writer *w, upload_cb cb, void *arg);
 /* Deletes the upload from the store; later lookups find nothing. */

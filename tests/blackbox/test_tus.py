@@ -24,7 +24,8 @@ LOCATION_RE = re.compile(r'/files/([0-9a-f]{32})')
 KEY_RE = re.compile(r'[0-9a-f]{32}(\.meta)?')
 # as listed in README.md ("Extensions: ..."); expiration (--expire-after) is not tested here
 EXTENSIONS = {'creation', 'creation-with-upload', 'creation-defer-length', 'termination',
-              'checksum', 'checksum-trailer', 'expiration'}
+              'checksum', 'checksum-trailer', 'expiration', 'concatenation',
+              'concatenation-unfinished'}
 ALGOS = {'md5', 'sha1', 'sha256', 'crc32'}
 BAD_NUMBERS = ['abc', '-1', '+5', '1e3', '0x10', '', ' ', '1 2', '1.0', '99999999999999999999999999']
 

@@ -2,11 +2,11 @@
 #include <errno.h>
 
 #include "checksum.h"
-#include "tus.h"
+#include "metadata.h"
 #include "unit.h"
 #include "util.h"
 
-static int meta(const char *s) { return tus_metadata_valid(s, strlen(s)); }
+static int meta(const char *s) { return metadata_valid(s, strlen(s)); }
 
 static void test_metadata(void) {
   CHECK(meta("") == 0);

@@ -76,7 +76,7 @@ static void run_until(int *flag, int want) {
 static void test_write_commit_durable(void) {
   setup(64 << 20);
   struct ctx a = {0};
-  CHECK(upload_create(eng, "article", 11, NULL, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+  CHECK(upload_create(eng, &(struct upload_spec){.kind = "article", .length = 11, .alias = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},
                       on_created, &a) == 0);
   run_until(&a.created, 1);
   CHECK(a.status == 0 && a.u);
@@ -103,7 +103,7 @@ static void test_handover(void) {
   setup(64 << 20);
   struct ctx a = {0}, b = {0};
   a.w.on_preempt = on_preempt;
-  CHECK(upload_create(eng, "article", -1, NULL, NULL, on_created, &a) == 0);
+  CHECK(upload_create(eng, &(struct upload_spec){.kind = "article", .length = -1}, on_created, &a) == 0);
   run_until(&a.created, 1);
   upload_lock(a.u, &a.w, on_locked, &a);
   upload_write(&a.w, "0123456789", 10, on_written, &a);
@@ -138,7 +138,7 @@ static void test_periodic_flush(void) {
   setup(4096);
   struct ctx a = {0};
   a.w.on_durable = on_durable;
-  CHECK(upload_create(eng, "article", -1, NULL, NULL, on_created, &a) == 0);
+  CHECK(upload_create(eng, &(struct upload_spec){.kind = "article", .length = -1}, on_created, &a) == 0);
   run_until(&a.created, 1);
   upload_lock(a.u, &a.w, on_locked, &a);
   static char buf[1000];
@@ -184,7 +184,7 @@ static void test_commit_during_periodic_flush(void) {
   setup(4096);
   static struct race r;
   memset(&r, 0, sizeof(r));
-  CHECK(upload_create(eng, "article", -1, NULL, NULL, on_created, &r.c) == 0);
+  CHECK(upload_create(eng, &(struct upload_spec){.kind = "article", .length = -1}, on_created, &r.c) == 0);
   run_until(&r.c.created, 1);
   upload_lock(r.c.u, &r.c.w, on_locked, &r.c);
   static char buf[5000];

@@ -1,0 +1,34 @@
+/* tus concatenation: a final upload made of partial uploads, in order.
+ * The final's data is a copy of theirs, built once every partial is
+ * finished: at its creation, or later when the last partial finishes
+ * (concatenation-unfinished), or at the next HEAD of the final after a
+ * restart forgot that it waits. */
+#ifndef RESUMED_CONCAT_H
+#define RESUMED_CONCAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "endpoint.h"
+
+/* An Upload-Concat "final;<url> <url>..." value: *concat becomes the
+ * record "final <key> <key>..." (malloc'd) and *length the sum of the
+ * partials' lengths (-1 while one is unknown). -EINVAL with *why when it is
+ * malformed or names something that is not a partial upload. */
+int concat_final_spec(struct endpoint *ep, const char *v, size_t n, char **concat, int64_t *length,
+                      const char **why);
+/* The Upload-Concat header value for a recorded concat. */
+void concat_header(const struct endpoint *ep, struct http_request *req, const char *concat,
+                   char *out, size_t n);
+/* Builds the final upload's data if it is not built and every partial is
+ * finished. cb gets 0 when the final is finished, -EAGAIN when a partial is
+ * not, -ENOENT when one is gone, or a storage error. */
+void concat_settle(struct endpoint *ep, struct upload *final, void (*cb)(void *arg, int status),
+                   void *arg);
+/* Remembers a final upload that waits for its partials. */
+void concat_wait(struct endpoint *ep, const char *final_key);
+/* A partial upload finished: settle the finals that wait. */
+void concat_partial_finished(struct endpoint *ep);
+void concat_waiting_free(struct concat_waiting *w);
+
+#endif

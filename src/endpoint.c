@@ -1,0 +1,198 @@
+/* The upload endpoint (see endpoint.h). */
+#include "endpoint.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "concat.h"
+#include "cors.h"
+#include "download.h"
+#include "ietf.h"
+#include "tus.h"
+
+int endpoint_new(struct endpoint **out, struct upload_engine *eng, const struct endpoint_config *cfg) {
+  size_t n = strlen(cfg->base_path);
+  if (n == 0 || cfg->base_path[0] != '/' || n + 2 > sizeof(((struct endpoint *)0)->base))
+    return -EINVAL;
+  struct endpoint *ep = calloc(1, sizeof(*ep));
+  if (!ep) return -ENOMEM;
+  ep->eng = eng;
+  ep->max_size = cfg->max_size;
+  ep->behind_proxy = cfg->behind_proxy;
+  ep->download = cfg->download;
+  memcpy(ep->base, cfg->base_path, n);
+  if (ep->base[n - 1] != '/') ep->base[n++] = '/';
+  ep->base[n] = 0;
+  ep->base_len = n;
+  if (cfg->cors_origins) {
+    int rc = cors_new(&ep->cors, cfg->cors_origins);
+    if (rc < 0) {
+      free(ep);
+      return rc;
+    }
+  }
+  *out = ep;
+  return 0;
+}
+
+void endpoint_free(struct endpoint *ep) {
+  if (!ep) return;
+  cors_free(ep->cors);
+  concat_waiting_free(ep->concat_waiting);
+  free(ep);
+}
+
+int endpoint_owns(const struct endpoint *ep, const char *path, size_t len) {
+  if (len + 1 == ep->base_len && memcmp(path, ep->base, len) == 0) return 1; /* "/files" */
+  return len >= ep->base_len && memcmp(path, ep->base, ep->base_len) == 0;
+}
+
+static int key_chars_valid(const char *s, size_t n) {
+  if (n != STORE_KEY_LEN) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
+  return 1;
+}
+
+int endpoint_path_key(const struct endpoint *ep, struct http_request *req,
+                      char key[STORE_KEY_LEN + 1]) {
+  size_t plen;
+  const char *path = http_req_path(req, &plen);
+  if (plen <= ep->base_len) return -ENOENT;
+  if (!key_chars_valid(path + ep->base_len, plen - ep->base_len)) return -EINVAL;
+  memcpy(key, path + ep->base_len, STORE_KEY_LEN);
+  key[STORE_KEY_LEN] = 0;
+  return 0;
+}
+
+int endpoint_url_key(const struct endpoint *ep, const char *url, size_t n,
+                     char key[STORE_KEY_LEN + 1]) {
+  const char *p = url, *end = url + n;
+  const char *sep = memmem(url, n, "://", 3);
+  if (sep) { /* absolute: skip scheme and authority */
+    p = memchr(sep + 3, '/', (size_t)(end - (sep + 3)));
+    if (!p) return -EINVAL;
+  }
+  size_t len = (size_t)(end - p);
+  if (len <= ep->base_len || memcmp(p, ep->base, ep->base_len) != 0) return -EINVAL;
+  if (!key_chars_valid(p + ep->base_len, len - ep->base_len)) return -EINVAL;
+  memcpy(key, p + ep->base_len, STORE_KEY_LEN);
+  key[STORE_KEY_LEN] = 0;
+  return 0;
+}
+
+int endpoint_open(struct endpoint *ep, const char *key, const char *kind, struct upload **out) {
+  struct upload *u;
+  if (!store_key_valid(key) || upload_get(ep->eng, key, &u) < 0) return -ENOENT;
+  if (strcmp(upload_info(u)->kind, kind) != 0) { /* another protocol's upload */
+    upload_put(u);
+    return -ENOENT;
+  }
+  if (upload_expired(u)) {
+    upload_put(u);
+    return -ETIMEDOUT;
+  }
+  *out = u;
+  return 0;
+}
+
+/* ---------- Locations behind a proxy ---------- */
+
+static int host_valid(const char *s, size_t n) {
+  if (n == 0 || n > 255) return 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+          ch == '.' || ch == '-' || ch == ':' || ch == '[' || ch == ']' || ch == '_'))
+      return 0;
+  }
+  return 1;
+}
+
+/* The first element of a comma-separated header, trimmed. */
+static const char *first_element(struct http_request *req, const char *name, size_t *n) {
+  const char *v = http_req_header(req, name, n);
+  if (!v) return NULL;
+  const char *comma = memchr(v, ',', *n);
+  size_t m = comma ? (size_t)(comma - v) : *n;
+  while (m && (v[m - 1] == ' ' || v[m - 1] == '\t')) m--;
+  *n = m;
+  return v;
+}
+
+/* A parameter of the first Forwarded element (RFC 7239): host or proto. */
+static const char *forwarded_param(struct http_request *req, const char *param, size_t *n) {
+  size_t len;
+  const char *v = first_element(req, "forwarded", &len);
+  size_t plen = strlen(param);
+  while (v && len) {
+    const char *semi = memchr(v, ';', len);
+    size_t m = semi ? (size_t)(semi - v) : len;
+    size_t a = 0;
+    while (a < m && (v[a] == ' ' || v[a] == '\t')) a++;
+    if (m - a > plen && v[a + plen] == '=' && strncasecmp(v + a, param, plen) == 0) {
+      const char *val = v + a + plen + 1;
+      size_t vl = m - a - plen - 1;
+      while (vl && (val[vl - 1] == ' ' || val[vl - 1] == '\t')) vl--;
+      if (vl >= 2 && val[0] == '"' && val[vl - 1] == '"') val++, vl -= 2;
+      *n = vl;
+      return val;
+    }
+    if (!semi) break;
+    v += m + 1;
+    len -= m + 1;
+  }
+  return NULL;
+}
+
+void endpoint_url(const struct endpoint *ep, struct http_request *req, const char *key,
+                  char *out, size_t n) {
+  if (ep->behind_proxy) {
+    size_t hl = 0, pl = 0;
+    const char *host = forwarded_param(req, "host", &hl);
+    const char *proto = forwarded_param(req, "proto", &pl);
+    if (!host) host = first_element(req, "x-forwarded-host", &hl);
+    if (!proto) proto = first_element(req, "x-forwarded-proto", &pl);
+    if (!host) host = http_req_header(req, "host", &hl);
+    int https = proto && pl == 5 && strncasecmp(proto, "https", 5) == 0;
+    int http = !proto || (pl == 4 && strncasecmp(proto, "http", 4) == 0);
+    /* Anything odd falls back to a relative Location rather than echoing
+     * client-controlled bytes into a header. */
+    if (host && host_valid(host, hl) && (https || http)) {
+      snprintf(out, n, "%s://%.*s%s%s", https ? "https" : "http", (int)hl, host, ep->base, key);
+      return;
+    }
+  }
+  snprintf(out, n, "%s%s", ep->base, key);
+}
+
+/* ---------- dispatch ---------- */
+
+/* Which protocol a request speaks. tus clients always send Tus-Resumable
+ * (tus §Headers); IETF draft clients send their interop version, and the
+ * draft's own fields identify the rest. */
+static int speaks_ietf(struct http_request *req) {
+  return http_req_header(req, "upload-draft-interop-version", NULL) ||
+         http_req_header(req, "upload-complete", NULL) ||
+         http_req_header(req, "upload-incomplete", NULL);
+}
+
+static void handle_options(struct endpoint *ep, struct http_request *req) {
+  http_res_start(req, 204, NULL);
+  tus_add_discovery(ep, req);
+  ietf_add_limit(ep, req, NULL);
+  http_res_send(req, NULL, 0);
+}
+
+void endpoint_handle(struct http_request *req, struct endpoint *ep) {
+  if (ep->cors && cors_handle(ep->cors, req)) return;
+  const char *m = http_req_method(req);
+  int ietf = !http_req_header(req, "tus-resumable", NULL) && speaks_ietf(req);
+  if (strcmp(m, "OPTIONS") == 0) handle_options(ep, req); /* discovery for both */
+  else if (ietf) ietf_handle(ep, req);
+  else if (strcmp(m, "GET") == 0) download_handle(ep, req); /* plain HTTP: no protocol headers */
+  else tus_handle(ep, req);
+}

@@ -1,0 +1,1 @@
+/* placeholder */ typedef int sfv_unused;

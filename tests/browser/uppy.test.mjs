@@ -1,0 +1,549 @@
+// Uppy (npm `uppy`, pinned in package.json; its prebuilt browser bundle) with
+// its Tus plugin, in headless Chromium driven by playwright-core, uploading to
+// build/resumed's tus endpoint at /files/.
+//
+//  1. Same origin: resumed serves the page (--web) and takes the uploads:
+//     several files at once (0 bytes, a few bytes, 8 MiB in 1 MiB chunks);
+//     one upload paused mid-way with uppy.pauseResume and resumed.
+//  2. Cross origin: the page comes from a small Node static server on another
+//     port; resumed runs with --cors-origin. Without the flag (or with a list
+//     that does not name the page's origin) the browser must block the upload.
+//
+// The page (uppy-fixture/) has no UI: harness.mjs wraps Uppy and is driven
+// with page.evaluate. File contents come from uppy-fixture/prng.mjs, run both
+// in the page (to make the Blobs) and here (to know the expected bytes). Every
+// check on the result is done here: DIR/uploads/<id> must have the sha256 of
+// the source, <id> being the last segment of the upload URL Uppy reports.
+// Uppy's retries are off (retryDelays: []) so any bad answer fails the test.
+//
+// Env: RESUMED_BIN (default <repo>/build/resumed), CHROMIUM (default
+//      /usr/bin/chromium).
+//
+// Run: node --test tests/browser/      (or tests/browser/run.sh)
+
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { testBytes } from './uppy-fixture/prng.mjs';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, '..', '..');
+const BIN = process.env.RESUMED_BIN
+  ? path.resolve(process.env.RESUMED_BIN)
+  : path.join(REPO, 'build', 'resumed');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const FIXTURE = path.join(HERE, 'uppy-fixture');
+// The ES module build of the bundle: harness.mjs imports { Uppy, Tus } from it.
+const UPPY_BUNDLE = path.join(HERE, 'node_modules', 'uppy', 'dist', 'uppy.min.mjs');
+
+const MiB = 1024 * 1024;
+const CHUNK = 1 * MiB;
+const TEST_TIMEOUT = 120_000;
+const UPLOAD_TIMEOUT = 60_000;
+
+// ---------------------------------------------------------------- helpers --
+
+const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
+
+function tempDir(prefix) {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `resumed-uppy-${prefix}-`));
+}
+
+// Processes still alive when this test process exits (e.g. a hook threw
+// before the cleanups ran) are killed by PID; Chromium by its process group.
+const livePids = new Set();
+process.on('exit', () => {
+  for (const pid of livePids) {
+    try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+  }
+});
+
+// A test's resources, released in reverse order whatever happens.
+class Scope {
+  #cleanups = [];
+  defer(fn) { this.#cleanups.push(fn); }
+  async close() {
+    const errors = [];
+    for (const fn of this.#cleanups.reverse()) {
+      try { await fn(); } catch (err) { errors.push(err); }
+    }
+    this.#cleanups = [];
+    if (errors.length) throw errors[0];
+  }
+}
+
+// Runs body(scope); on failure appends resumed's stderr (its request log) and
+// the page's console to the error, then releases everything. A server that
+// died during the test, or a sanitizer report in its stderr (ASan build via
+// RESUMED_BIN), fails the test too.
+async function scenario(body) {
+  const scope = new Scope();
+  const diag = { server: null, console: [] };
+  scope.diag = diag;
+  try {
+    await body(scope);
+    assert.ok(!diag.server || !diag.server.exited, 'resumed exited during the test');
+    await scope.close();
+    const report = /ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:/.exec(diag.server ? diag.server.log : '');
+    assert.ok(!report, `sanitizer report in resumed's stderr: ${report && report[0]}`);
+  } catch (err) {
+    const extra = [];
+    if (diag.server) {
+      const state = diag.server.exited
+        ? `server EXITED (code ${diag.server.child.exitCode}, signal ${diag.server.child.signalCode})`
+        : 'server still running';
+      extra.push(`--- ${state}; args: ${diag.server.args.join(' ')}; stderr (last 40 lines) ---`,
+        diag.server.log.split('\n').slice(-41).join('\n'));
+    }
+    if (diag.console.length) extra.push('--- page console ---', diag.console.slice(-30).join('\n'));
+    if (extra.length && err && typeof err.message === 'string') err.message += `\n${extra.join('\n')}`;
+    throw err;
+  } finally {
+    await scope.close();
+  }
+}
+
+function waitExit(child, ms) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    child.once('exit', () => { clearTimeout(timer); resolve(true); });
+  });
+}
+
+// Resolves when promise settles or after ms, whichever is first (no timer left behind).
+async function withTimeout(promise, ms) {
+  let timer;
+  try {
+    await Promise.race([promise, new Promise((r) => { timer = setTimeout(r, ms); })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// Starts build/resumed with a fresh temp --dir; resolves once it printed its
+// listening line. Killed by PID (SIGTERM, then SIGKILL) when the scope closes.
+async function startServer(scope, { web = null, extraArgs = [] } = {}) {
+  if (!fs.existsSync(BIN)) {
+    throw new Error(`resumed binary not found at ${BIN} (run make, or set RESUMED_BIN)`);
+  }
+  const dir = tempDir('data');
+  scope.defer(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const args = ['--listen', '127.0.0.1:0', '--dir', dir];
+  if (web) args.push('--web', web);
+  args.push(...extraArgs);
+  const child = spawn(BIN, args, { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
+  const server = { child, pid: child.pid, args, dir, url: null, exited: false, log: '' };
+  scope.diag.server = server;
+  if (server.pid) livePids.add(server.pid);
+  child.on('exit', () => { server.exited = true; livePids.delete(server.pid); });
+  scope.defer(async () => {
+    if (server.pid && !server.exited) {
+      process.kill(server.pid, 'SIGTERM');
+      if (!(await waitExit(child, 5000))) {
+        process.kill(server.pid, 'SIGKILL');
+        await waitExit(child, 5000);
+      }
+    }
+  });
+  // Keep draining stderr for the whole life of the process.
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk) => { server.log += chunk; });
+
+  server.url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`resumed did not print its listening line within 10 s; stderr:\n${server.log}`));
+    }, 10_000);
+    const onData = () => {
+      const m = /^resumed: listening on (http:\/\/127\.0\.0\.1:\d+)\s*$/m.exec(server.log);
+      if (m) { cleanup(); resolve(m[1]); }
+    };
+    const onExit = (code, signal) => {
+      cleanup();
+      reject(new Error(`resumed exited (code ${code}, signal ${signal}) before listening; args ${args.join(' ')}; stderr:\n${server.log}`));
+    };
+    const onError = (err) => { cleanup(); reject(err); };
+    function cleanup() {
+      clearTimeout(timer);
+      child.stderr.off('data', onData);
+      child.off('exit', onExit);
+      child.off('error', onError);
+    }
+    child.stderr.on('data', onData);
+    child.on('exit', onExit);
+    child.on('error', onError);
+  });
+  return server;
+}
+
+// resumed's request log lines ("PEER "METHOD PATH" STATUS ...") for a method.
+function requestLines(server, method) {
+  return server.log.split('\n').filter((line) => line.includes(`"${method} `));
+}
+
+// The page: the fixture files plus Uppy's bundle, in a temp dir.
+function webDir(scope) {
+  if (!fs.existsSync(UPPY_BUNDLE)) {
+    throw new Error(`Uppy's bundle is missing: ${UPPY_BUNDLE}\n(run npm ci in tests/browser)`);
+  }
+  const dir = tempDir('web');
+  scope.defer(() => fs.rmSync(dir, { recursive: true, force: true }));
+  for (const name of ['index.html', 'harness.mjs', 'prng.mjs']) {
+    fs.copyFileSync(path.join(FIXTURE, name), path.join(dir, name));
+  }
+  fs.copyFileSync(UPPY_BUNDLE, path.join(dir, 'uppy.min.mjs'));
+  return dir;
+}
+
+// A second origin for the page: a minimal static file server on another
+// 127.0.0.1 port (in this process; closed with the scope).
+async function startStaticServer(scope, dir) {
+  const types = { '.html': 'text/html; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8' };
+  const server = http.createServer((req, res) => {
+    const name = new URL(req.url, 'http://x').pathname.replace(/^\/$/, '/index.html').slice(1);
+    const type = types[path.extname(name)];
+    if (req.method !== 'GET' || !type || name.includes('/') || !fs.existsSync(path.join(dir, name))) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': type, 'Cache-Control': 'no-store' });
+    res.end(fs.readFileSync(path.join(dir, name)));
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  scope.defer(() => new Promise((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  }));
+  return `http://127.0.0.1:${server.address().port}`;
+}
+
+// A file for harness.start, with its expected bytes.
+function source(name, seed, size) {
+  const data = Buffer.from(testBytes(seed, size));
+  return { name, seed, size, sha: sha256(data), data };
+}
+const spec = ({ name, seed, size }) => ({ name, seed, size });
+
+// DIR/uploads/<id> for an upload URL Uppy reported.
+function storedPath(server, uploadURL) {
+  assert.ok(uploadURL && uploadURL.startsWith(`${server.url}/files/`),
+    `upload URL ${JSON.stringify(uploadURL)} should be under ${server.url}/files/`);
+  const id = new URL(uploadURL).pathname.split('/').pop();
+  assert.match(id, /^[0-9a-f]{32}$/, `upload id in ${uploadURL}`);
+  return path.join(server.dir, 'uploads', id);
+}
+
+function assertStored(server, uploadURL, src) {
+  const file = storedPath(server, uploadURL);
+  assert.ok(fs.existsSync(file), `${file} (upload of ${src.name}) should exist`);
+  const data = fs.readFileSync(file);
+  assert.equal(data.length, src.size, `size of the stored ${src.name}`);
+  assert.equal(sha256(data), src.sha, `sha256 of the stored ${src.name} equals the source`);
+}
+
+async function head(uploadURL) {
+  const res = await fetch(uploadURL, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } });
+  assert.ok(res.status === 200 || res.status === 204, `HEAD ${uploadURL} → ${res.status}`);
+  return res.headers;
+}
+
+// Upload-Metadata "k base64,k2 base64" → { k: 'value', ... }
+function parseMetadata(header) {
+  const out = {};
+  for (const pair of (header || '').split(',')) {
+    const [key, value = ''] = pair.trim().split(' ');
+    if (key) out[key] = Buffer.from(value, 'base64').toString('utf8');
+  }
+  return out;
+}
+
+function dataFiles(server) {
+  const up = path.join(server.dir, 'uploads');
+  return fs.existsSync(up) ? fs.readdirSync(up).filter((name) => !name.endsWith('.meta')) : [];
+}
+
+// ------------------------------------------------------------ the browser --
+
+let browser = null;
+let chrome = null; // { child, pid, profile, exited, log }
+
+const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+// Starts Chromium ourselves (fresh --user-data-dir, own process group) and
+// connects playwright-core to it over CDP; no browser is ever downloaded.
+async function launchBrowser() {
+  if (!fs.existsSync(CHROMIUM)) {
+    throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM)`);
+  }
+  const profile = tempDir('chromium-profile');
+  const child = spawn(CHROMIUM, [
+    ...CHROMIUM_ARGS, `--user-data-dir=${profile}`, '--remote-debugging-port=0', 'about:blank',
+  ], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  chrome = { child, pid: child.pid, profile, exited: false, log: '' };
+  if (child.pid) livePids.add(-child.pid);
+  child.on('exit', () => { chrome.exited = true; });
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk) => { if (chrome.log.length < 100_000) chrome.log += chunk; });
+  const endpoint = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error(`Chromium did not start within 30 s:\n${chrome.log}`)), 30_000);
+    const onData = () => {
+      const m = /DevTools listening on (ws:\/\/\S+)/.exec(chrome.log);
+      if (m) done(null, m[1]);
+    };
+    const onExit = (code, signal) => done(new Error(`Chromium exited (code ${code}, signal ${signal}):\n${chrome.log}`));
+    function done(err, value) {
+      clearTimeout(timer);
+      child.stderr.off('data', onData);
+      child.off('exit', onExit);
+      child.off('error', done);
+      if (err) reject(err); else resolve(value);
+    }
+    child.stderr.on('data', onData);
+    child.on('exit', onExit);
+    child.on('error', done);
+  });
+  browser = await chromium.connectOverCDP(endpoint);
+}
+
+async function closeBrowser() {
+  try {
+    if (browser) await withTimeout(browser.close(), 10_000);
+  } finally {
+    browser = null;
+    if (chrome) {
+      const { child, pid, profile } = chrome;
+      // Chromium leads its own process group (detached): end the group by its id.
+      if (!chrome.exited) {
+        try { process.kill(-pid, 'SIGTERM'); } catch { /* already gone */ }
+        if (!(await waitExit(child, 5000))) {
+          try { process.kill(-pid, 'SIGKILL'); } catch { /* already gone */ }
+          await waitExit(child, 5000);
+        }
+      }
+      try { process.kill(-pid, 'SIGKILL'); } catch { /* group already empty */ }
+      livePids.delete(-pid);
+      fs.rmSync(profile, { recursive: true, force: true });
+      chrome = null;
+    }
+  }
+}
+
+// A fresh browser context (own localStorage, so no tus fingerprint from an
+// earlier test is picked up, and own CORS preflight cache) with the harness
+// page loaded from pageOrigin. Returns the page and the responses it got from
+// resumed's tus endpoint.
+async function openHarness(scope, pageOrigin) {
+  const context = await browser.newContext();
+  scope.defer(() => context.close());
+  const page = await context.newPage();
+  page.on('console', (msg) => scope.diag.console.push(`[${msg.type()}] ${msg.text()}`));
+  page.on('pageerror', (err) => scope.diag.console.push(`[pageerror] ${err.message}`));
+  const tusResponses = [];
+  page.on('response', (res) => {
+    if (new URL(res.url()).pathname.startsWith('/files/')) {
+      tusResponses.push({ method: res.request().method(), url: res.url(), status: res.status(), headers: res.headers() });
+    }
+  });
+  const response = await page.goto(`${pageOrigin}/`);
+  assert.equal(response.status(), 200, `GET ${pageOrigin}/`);
+  // harness.mjs sets #state last, after Uppy's bundle loaded.
+  await page.waitForFunction(() => document.getElementById('state').textContent === 'ready',
+    null, { timeout: 30_000 });
+  return { page, tusResponses };
+}
+
+async function result(page) {
+  return page.evaluate(() => window.harness.result());
+}
+
+function assertAllSucceeded(summary, sources) {
+  assert.ok(summary.completeFired, `Uppy emitted 'complete' (errors: ${JSON.stringify(summary.errors)})`);
+  assert.deepEqual(summary.failed, [], 'no failed files in the complete result');
+  assert.deepEqual(summary.uploadErrors, [], 'no upload-error events');
+  assert.deepEqual(summary.errors, [], 'no error events');
+  assert.deepEqual(summary.successful.map((f) => f.name).sort(), sources.map((s) => s.name).sort(),
+    'every file is in the successful list');
+}
+
+// Pauses `src` once more than one chunk went up, checks what the server holds
+// while it is paused, resumes, and returns Uppy's final summary.
+async function pauseAndResume(t, page, server, src) {
+  const paused = await page.evaluate(() => window.harness.waitPaused());
+  assert.ok(paused, `the upload should be paused before it ends; it ended with ${JSON.stringify(await result(page))}`);
+  assert.ok(paused.bytesUploaded > CHUNK && paused.bytesUploaded < src.size,
+    `paused at ${paused.bytesUploaded} bytes: after the first chunk, before the end (${src.size})`);
+
+  console.error('PAUSED', paused.uploadURL);
+  await new Promise(r => setTimeout(r, 15000));
+  console.error('HEAD now');
+  const offset = Number((await head(paused.uploadURL)).get('upload-offset'));
+  t.diagnostic(`paused: browser had sent ${paused.bytesUploaded} of ${src.size} bytes; HEAD Upload-Offset ${offset}`);
+  assert.ok(offset >= CHUNK && offset < src.size,
+    `HEAD Upload-Offset while paused should be in [${CHUNK}, ${src.size}), got ${offset}`);
+  const partial = fs.readFileSync(storedPath(server, paused.uploadURL));
+  assert.ok(partial.length >= offset && partial.length < src.size,
+    `stored partial file length ${partial.length} should be in [${offset}, ${src.size})`);
+  assert.ok(partial.equals(src.data.subarray(0, partial.length)), 'the stored partial file is a prefix of the source');
+
+  await page.evaluate(() => window.harness.resume());
+  const summary = await result(page);
+  const order = ['paused', 'resumed', 'success'].map((kind) => summary.events.indexOf(`${kind}:${src.name}`));
+  assert.ok(order.every((i, k) => i >= 0 && (k === 0 || i > order[k - 1])),
+    `events should go paused → resumed → success: ${JSON.stringify(summary.events)}`);
+  return summary;
+}
+
+// ------------------------------------------------------------------ tests --
+
+before(launchBrowser);
+after(closeBrowser);
+
+describe('Uppy + Tus plugin, same origin', () => {
+  test('uploads three files at once: 0 B, 1000 B, 8 MiB + 123 B in 1 MiB chunks',
+    { timeout: TEST_TIMEOUT }, (t) => scenario(async (scope) => {
+      const server = await startServer(scope, { web: webDir(scope) });
+      const { page } = await openHarness(scope, server.url);
+      const sources = [
+        source('empty.bin', 1, 0),
+        source('small.bin', 2, 1000),
+        source('big.bin', 3, 8 * MiB + 123),
+      ];
+
+      await page.evaluate((opts) => window.harness.start(opts), {
+        endpoint: `${server.url}/files/`, chunkSize: CHUNK, files: sources.map(spec),
+      });
+      const summary = await withDeadline(result(page), UPLOAD_TIMEOUT, 'Uppy did not complete');
+      assertAllSucceeded(summary, sources);
+      assert.equal(summary.successful.length, 3, 'three successful files');
+
+      for (const src of sources) {
+        const { uploadURL } = summary.successful.find((f) => f.name === src.name);
+        assertStored(server, uploadURL, src);
+        // The upload as the server reports it: complete, with Uppy's metadata.
+        const h = await head(uploadURL);
+        assert.equal(h.get('upload-offset'), String(src.size), `HEAD Upload-Offset of ${src.name}`);
+        assert.equal(h.get('upload-length'), String(src.size), `HEAD Upload-Length of ${src.name}`);
+        const meta = parseMetadata(h.get('upload-metadata'));
+        assert.equal(meta.filename, src.name, `Upload-Metadata filename of ${src.name}`);
+        assert.equal(meta.filetype, 'application/octet-stream', `Upload-Metadata filetype of ${src.name}`);
+      }
+      // 0 B: no PATCH; 1000 B: one; 8 MiB + 123 B: nine chunks.
+      t.diagnostic(`PATCH requests logged: ${requestLines(server, 'PATCH').length}`);
+      assert.equal(requestLines(server, 'POST').length, 3, 'one creation POST per file');
+    }));
+
+  test('pauses an 8 MiB upload mid-way (uppy.pauseResume), resumes it, bytes intact',
+    { timeout: TEST_TIMEOUT }, (t) => scenario(async (scope) => {
+      const server = await startServer(scope, { web: webDir(scope) });
+      const { page } = await openHarness(scope, server.url);
+      const src = source('paused.bin', 4, 8 * MiB);
+
+      await page.evaluate((opts) => window.harness.start(opts), {
+        endpoint: `${server.url}/files/`, chunkSize: CHUNK, files: [spec(src)],
+        pause: { name: src.name, afterBytes: CHUNK },
+      });
+      const summary = await withDeadline(pauseAndResume(t, page, server, src), UPLOAD_TIMEOUT,
+        'pause/resume did not finish');
+      assertAllSucceeded(summary, [src]);
+      assertStored(server, summary.successful[0].uploadURL, src);
+      assert.equal(requestLines(server, 'POST').length, 1, 'the resume reuses the upload (one creation POST)');
+      assert.ok(requestLines(server, 'HEAD').length >= 1, 'the resume asks for the offset (HEAD)');
+    }));
+});
+
+describe('Uppy + Tus plugin, cross origin (--cors-origin)', () => {
+  // The page origin is only known once its server runs: each case builds its
+  // flag from it.
+  const allowed = [
+    ['a list naming the page origin', (origin) => ['--cors-origin', `http://localhost:1,${origin}`]],
+    ['*', () => ['--cors-origin', '*']],
+  ];
+  for (const [label, flags] of allowed) {
+    test(`--cors-origin ${label}: upload paused and resumed across origins, bytes intact`,
+      { timeout: TEST_TIMEOUT }, (t) => scenario(async (scope) => {
+        const web = webDir(scope);
+        const origin = await startStaticServer(scope, web);
+        const server = await startServer(scope, { extraArgs: flags(origin) });
+        const { page, tusResponses } = await openHarness(scope, origin);
+        const src = source('cross.bin', 5, 3 * MiB + 5);
+
+        // Several chunks and a pause: POST, PATCH and HEAD all go cross-origin,
+        // and Uppy needs Location, Upload-Offset and Upload-Length exposed.
+        await page.evaluate((opts) => window.harness.start(opts), {
+          endpoint: `${server.url}/files/`, chunkSize: CHUNK, files: [spec(src)],
+          pause: { name: src.name, afterBytes: CHUNK },
+        });
+        const summary = await withDeadline(pauseAndResume(t, page, server, src), UPLOAD_TIMEOUT,
+          'pause/resume did not finish');
+        assertAllSucceeded(summary, [src]);
+        assertStored(server, summary.successful[0].uploadURL, src);
+
+        const methods = new Set(tusResponses.map((r) => r.method));
+        for (const m of ['POST', 'PATCH', 'HEAD']) assert.ok(methods.has(m), `the page sent a ${m} cross-origin`);
+        for (const r of tusResponses) {
+          const acao = r.headers['access-control-allow-origin'];
+          assert.ok(acao === origin || acao === '*', `${r.method} ${r.url} → Access-Control-Allow-Origin ${acao}`);
+          if (acao === origin) {
+            assert.match(r.headers.vary || '', /\borigin\b/i, `${r.method} ${r.url}: Vary should name Origin`);
+          }
+        }
+        assert.ok(requestLines(server, 'OPTIONS').length >= 1, 'the browser sent a CORS preflight');
+      }));
+  }
+
+  const refused = [
+    ['without --cors-origin', () => []],
+    ['with --cors-origin not naming the page origin', () => ['--cors-origin', 'http://localhost:1']],
+  ];
+  for (const [label, flags] of refused) {
+    test(`${label}: the browser blocks the upload and Uppy reports an error`,
+      { timeout: TEST_TIMEOUT }, (t) => scenario(async (scope) => {
+        const web = webDir(scope);
+        const origin = await startStaticServer(scope, web);
+        const server = await startServer(scope, { extraArgs: flags(origin) });
+        const { page } = await openHarness(scope, origin);
+        const src = source('blocked.bin', 6, 1000);
+
+        await page.evaluate((opts) => window.harness.start(opts), {
+          endpoint: `${server.url}/files/`, chunkSize: CHUNK, files: [spec(src)],
+        });
+        const summary = await withDeadline(result(page), UPLOAD_TIMEOUT, 'Uppy did not complete');
+        t.diagnostic(`Uppy's error: ${JSON.stringify(summary.uploadErrors)}`);
+        assert.deepEqual(summary.successful, [], 'nothing succeeds');
+        assert.deepEqual(summary.failed.map((f) => f.name), [src.name], 'the file is in the failed list');
+        assert.deepEqual(summary.uploadErrors.map((e) => e.name), [src.name], 'one upload-error event for it');
+        // The failure must be the preflight being refused, not anything else:
+        // the server saw the OPTIONS and never a creation POST.
+        assert.ok(requestLines(server, 'OPTIONS').length >= 1, 'the browser sent a CORS preflight');
+        assert.deepEqual(requestLines(server, 'POST'), [], 'the browser never sent the POST');
+        assert.deepEqual(dataFiles(server), [], 'no upload was created');
+      }));
+  }
+});
+
+// Rejects with `message` if promise has not settled within ms.
+async function withDeadline(promise, ms, message) {
+  let timer;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${message} within ${ms} ms`)), ms); }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
