@@ -106,6 +106,10 @@ static void respond_storage_error(struct http_request *req, int err) {
   else text(req, 500, NULL, "storage error");
 }
 
+static int is_final(const struct upload_info *info) {
+  return info->concat && strncmp(info->concat, "final", 5) == 0;
+}
+
 /* expiration: every response about an unfinished upload that will expire
  * says when (tus §Expiration: MUST on PATCH, SHOULD on POST). */
 static void add_expires(struct http_request *req, const struct upload_info *info) {
@@ -135,10 +139,6 @@ static void respond_offset(struct treq *t, int status) {
 static void respond_open_error(struct http_request *req, int err) {
   if (err == -ETIMEDOUT) text(req, 410, NULL, "upload expired");
   else text(req, 404, NULL, "no such upload");
-}
-
-static int is_final(const struct upload_info *info) {
-  return info->concat && strncmp(info->concat, "final", 5) == 0;
 }
 
 /* ---------- the shared request life ---------- */
