@@ -14,6 +14,7 @@ static const struct {
     {"md5", CHECKSUM_MD5, 16},
     {"sha1", CHECKSUM_SHA1, 20},
     {"sha256", CHECKSUM_SHA256, 32},
+    {"sha512", CHECKSUM_SHA512, 64},
     {"crc32", CHECKSUM_CRC32, 4},
 };
 
@@ -38,6 +39,7 @@ int checksum_init(struct checksum *c, enum checksum_algo algo) {
   case CHECKSUM_MD5: md = EVP_md5(); break;
   case CHECKSUM_SHA1: md = EVP_sha1(); break;
   case CHECKSUM_SHA256: md = EVP_sha256(); break;
+  case CHECKSUM_SHA512: md = EVP_sha512(); break;
   default: return -EINVAL;
   }
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();

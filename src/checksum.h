@@ -1,16 +1,18 @@
-/* Digests for request-body checksums (tus Upload-Checksum): md5, sha1, sha256
- * (OpenSSL) and crc32 (ours). Contexts are used by one thread at a time. */
+/* Digests for request-body checksums (tus Upload-Checksum, RFC 9530 digest
+ * fields): md5, sha1, sha256, sha512 (OpenSSL) and crc32 (ours). Contexts are used by one thread at a time. */
 #ifndef RESUMED_CHECKSUM_H
 #define RESUMED_CHECKSUM_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-enum checksum_algo { CHECKSUM_NONE, CHECKSUM_MD5, CHECKSUM_SHA1, CHECKSUM_SHA256, CHECKSUM_CRC32 };
+enum checksum_algo {
+  CHECKSUM_NONE, CHECKSUM_MD5, CHECKSUM_SHA1, CHECKSUM_SHA256, CHECKSUM_SHA512, CHECKSUM_CRC32
+};
 
-#define CHECKSUM_MAX_SIZE 32
+#define CHECKSUM_MAX_SIZE 64
 /* What OPTIONS advertises, in the spelling clients send. */
-#define CHECKSUM_ALGORITHMS "md5,sha1,sha256,crc32"
+#define CHECKSUM_ALGORITHMS "md5,sha1,sha256,sha512,crc32"
 
 struct checksum {
   enum checksum_algo algo;

@@ -21,6 +21,7 @@ int endpoint_new(struct endpoint **out, struct upload_engine *eng, const struct 
   if (!ep) return -ENOMEM;
   ep->eng = eng;
   ep->max_size = cfg->max_size;
+  ep->expire_after = cfg->expire_after;
   ep->behind_proxy = cfg->behind_proxy;
   ep->download = cfg->download;
   memcpy(ep->base, cfg->base_path, n);

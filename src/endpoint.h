@@ -18,6 +18,7 @@ struct concat_waiting;
 struct endpoint_config {
   const char *base_path;
   uint64_t max_size;        /* 0: none */
+  uint64_t expire_after;    /* seconds an unfinished upload lives idle; 0: forever */
   int behind_proxy;         /* build Locations from Forwarded / X-Forwarded-* */
   int download;             /* GET downloads finished uploads */
   const char *cors_origins; /* NULL: no CORS; "*" or comma-separated origins */
@@ -28,6 +29,7 @@ struct endpoint {
   char base[256]; /* always ends in '/' */
   size_t base_len;
   uint64_t max_size;
+  uint64_t expire_after;
   int behind_proxy;
   int download;
   struct cors *cors;

@@ -901,6 +901,23 @@ unsigned http_req_header_count(const struct http_request *r, const char *name) {
   return n;
 }
 
+int http_req_header_has_token(const struct http_request *r, const char *name, const char *token) {
+  size_t tl = strlen(token);
+  for (const struct hdr *h = find_hdr(r, name, NULL); h; h = find_hdr(r, name, h)) {
+    const char *v = r->hbuf + h->value, *end = v + h->value_len;
+    while (v < end) {
+      const char *comma = memchr(v, ',', (size_t)(end - v));
+      const char *e = comma ? comma : end;
+      while (v < e && (*v == ' ' || *v == '\t')) v++;
+      const char *b = e;
+      while (b > v && (b[-1] == ' ' || b[-1] == '\t')) b--;
+      if ((size_t)(b - v) == tl && strncasecmp(v, token, tl) == 0) return 1;
+      v = e + (comma ? 1 : 0);
+    }
+  }
+  return 0;
+}
+
 int64_t http_req_content_length(const struct http_request *r) { return r->content_length; }
 uint64_t http_req_bytes_in(const struct http_request *r) { return r->bytes_in; }
 const char *http_req_peer(const struct http_request *r) { return r->conn->peer; }

@@ -68,6 +68,9 @@ const char *http_req_query(const struct http_request *req, size_t *len);
 const char *http_req_header(const struct http_request *req, const char *name,
                             size_t *len);
 unsigned http_req_header_count(const struct http_request *req, const char *name);
+/* Whether a comma-separated header (any of its lines) lists token,
+ * case-insensitively. */
+int http_req_header_has_token(const struct http_request *req, const char *name, const char *token);
 /* Declared body length, -1 for chunked, 0 for none. */
 int64_t http_req_content_length(const struct http_request *req);
 uint64_t http_req_bytes_in(const struct http_request *req);

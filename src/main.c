@@ -135,6 +135,7 @@ int main(int argc, char **argv) {
   if ((rc = article_new(&article, eng, cfg.max_size)) < 0) goto out;
   struct endpoint_config epcfg = {.base_path = cfg.base_path,
                                   .max_size = cfg.max_size,
+                                  .expire_after = cfg.expire_after,
                                   .behind_proxy = cfg.behind_proxy,
                                   .download = !cfg.disable_download,
                                   .cors_origins = cfg.cors_origin};

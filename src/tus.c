@@ -66,24 +66,6 @@ static int is_offset_media_type(struct http_request *req) {
   return token_eq(v, m, OFFSET_MEDIA_TYPE);
 }
 
-/* Whether a Trailer header announces Upload-Checksum. */
-static int trailer_announces_checksum(struct http_request *req) {
-  size_t n;
-  const char *v = http_req_header(req, "trailer", &n);
-  while (v && n) {
-    const char *comma = memchr(v, ',', n);
-    size_t m = comma ? (size_t)(comma - v) : n;
-    size_t a = 0, b = m;
-    while (a < b && (v[a] == ' ' || v[a] == '\t')) a++;
-    while (b > a && (v[b - 1] == ' ' || v[b - 1] == '\t')) b--;
-    if (token_eq(v + a, b - a, "upload-checksum")) return 1;
-    if (!comma) break;
-    v += m + 1;
-    n -= m + 1;
-  }
-  return 0;
-}
-
 /* ---------- responses ---------- */
 
 static void start(struct http_request *req, int status, const char *reason) {
@@ -285,10 +267,10 @@ static int read_body_headers(struct body_check *ck, struct http_request *req) {
   }
   const char *v = http_req_header(req, "upload-checksum", &n);
   if (v && parse_checksum(ck, v, n) < 0) {
-    text(req, 400, NULL, "Upload-Checksum: unsupported algorithm or bad digest (md5, sha1, sha256, crc32)");
+    text(req, 400, NULL, "Upload-Checksum: unsupported algorithm or bad digest (md5, sha1, sha256, sha512, crc32)");
     return -1;
   }
-  ck->trailer = !v && trailer_announces_checksum(req);
+  ck->trailer = !v && http_req_header_has_token(req, "trailer", "upload-checksum");
   return 0;
 }
 

@@ -26,7 +26,7 @@ KEY_RE = re.compile(r'[0-9a-f]{32}(\.meta)?')
 EXTENSIONS = {'creation', 'creation-with-upload', 'creation-defer-length', 'termination',
               'checksum', 'checksum-trailer', 'expiration', 'concatenation',
               'concatenation-unfinished'}
-ALGOS = {'md5', 'sha1', 'sha256', 'crc32'}
+ALGOS = {'md5', 'sha1', 'sha256', 'sha512', 'crc32'}
 BAD_NUMBERS = ['abc', '-1', '+5', '1e3', '0x10', '', ' ', '1 2', '1.0', '99999999999999999999999999']
 
 
