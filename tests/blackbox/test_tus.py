@@ -869,7 +869,7 @@ def test_checksum_unknown_or_malformed_400():
     before = _state(srv, uid)
     body = data[1000:]
     good_sha1 = _digest('sha1', body)
-    for v in ['sha512 ' + base64.b64encode(hashlib.sha512(body).digest()).decode(),
+    for v in ['sha384 ' + base64.b64encode(hashlib.sha384(body).digest()).decode(),
               'md4 ' + good_sha1,
               'sha1',
               'sha1 ',
@@ -934,8 +934,8 @@ def test_checksum_trailer_unknown_algo_400():
     data = os.urandom(100000)
     uid = _create_ok(srv, len(data))
     before = _state(srv, uid)
-    r = _trailer_patch(srv, uid, 0, data, 'sha512 ' + base64.b64encode(hashlib.sha512(data).digest()).decode())
-    eq(r.status, 400, 'PATCH with a sha512 trailer')
+    r = _trailer_patch(srv, uid, 0, data, 'sha384 ' + base64.b64encode(hashlib.sha384(data).digest()).decode())
+    eq(r.status, 400, 'PATCH with a sha384 trailer (unsupported)')
     eq(_state(srv, uid), before, 'state after the refused trailer')
     s.check('checksum trailer with an unknown algorithm')
 
