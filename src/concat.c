@@ -151,6 +151,10 @@ void concat_settle(struct endpoint *ep, struct upload *final, void (*cb)(void *a
     s->n++;
     if (!upload_info(s->parts[i])->finished) rc = -EAGAIN;
   }
+  /* Lengths deferred at creation are known now: the maximum holds for the whole. */
+  uint64_t total = 0;
+  for (size_t i = 0; rc == 0 && i < s->n; i++) total += (uint64_t)upload_info(s->parts[i])->length;
+  if (rc == 0 && ep->max_size && total > ep->max_size) rc = -EFBIG;
   if (rc < 0) {
     if (!s->final) {
       cb(arg, rc);

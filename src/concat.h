@@ -22,7 +22,8 @@ void concat_header(const struct endpoint *ep, struct http_request *req, const ch
                    char *out, size_t n);
 /* Builds the final upload's data if it is not built and every partial is
  * finished. cb gets 0 when the final is finished, -EAGAIN when a partial is
- * not, -ENOENT when one is gone, or a storage error. */
+ * not, -ENOENT when one is gone, -EFBIG when together they exceed the
+ * maximum size, or a storage error. */
 void concat_settle(struct endpoint *ep, struct upload *final, void (*cb)(void *arg, int status),
                    void *arg);
 /* Remembers a final upload that waits for its partials. */

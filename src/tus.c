@@ -184,9 +184,12 @@ static void head_answer(struct treq *t) {
 
 static void after_settle(void *arg, int status) {
   struct treq *t = arg;
-  (void)status; /* not ready yet, or done: the answer says which */
   t->r.pending--;
-  if (t->r.req) head_answer(t);
+  /* Not ready yet, or done: the answer says which. A final that can never
+   * be built says why, so that the client stops waiting. */
+  if (status == -ENOENT) text(t->r.req, 410, NULL, "a partial upload of this final upload is gone");
+  else if (status == -EFBIG) text(t->r.req, 413, NULL, "the partial uploads together exceed the maximum size");
+  else if (t->r.req) head_answer(t);
   ureq_release(&t->r);
 }
 
@@ -324,7 +327,8 @@ static void final_settled(void *arg, int status) {
   struct treq *t = arg;
   t->r.pending--;
   if (status == -EAGAIN) concat_wait(t->ep, upload_info(t->r.u)->key); /* concatenation-unfinished */
-  if (status < 0 && status != -EAGAIN && status != -ENOENT) respond_storage_error(t->r.req, status);
+  if (status == -EFBIG) text(t->r.req, 413, NULL, "the partial uploads together exceed the maximum size");
+  else if (status < 0 && status != -EAGAIN && status != -ENOENT) respond_storage_error(t->r.req, status);
   else respond_offset(t, 201);
   ureq_release(&t->r);
 }
