@@ -225,6 +225,8 @@ static void problem(struct ireq *q, int status, const char *type, const char *ti
                    extra ? extra : "");
   if (n < 0 || (size_t)n >= sizeof(body)) n = (int)sizeof(body) - 1;
   http_res_start(req, status, NULL);
+  /* every answer to a creation names the upload its 104 announced */
+  if (q->method == I_POST && q->url[0]) http_res_header(req, "Location", "%s", q->url);
   if (with_offset && q->r.u) {
     const struct upload_info *info = upload_info(q->r.u);
     http_res_header(req, "Upload-Offset", "%" PRIu64, info->offset);
@@ -302,7 +304,8 @@ static const struct ureq_proto proto = {body_done, storage_error, trailers};
 static void on_durable(struct upload_writer *w, uint64_t offset) {
   struct ireq *q = (struct ireq *)((char *)w - offsetof(struct ureq, w));
   char h[96];
-  if (!q->r.req || !q->version || http_res_started(q->r.req)) return;
+  /* the commit at the end of a body is answered by the final response */
+  if (!q->r.req || !q->version || q->r.ended || http_res_started(q->r.req)) return;
   snprintf(h, sizeof(h), "Upload-Draft-Interop-Version: %d\r\nUpload-Offset: %" PRIu64 "\r\n",
            q->version, offset);
   http_send_interim(q->r.req, 104, "Upload Resumption Supported", h);

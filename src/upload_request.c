@@ -173,6 +173,7 @@ static void after_check(void *arg, int status) {
 }
 
 void ureq_end(struct ureq *r) {
+  r->ended = 1;
   r->next_check = 0;
   run_checks(r);
 }

@@ -62,7 +62,7 @@ struct ureq {
   int want_algo;   /* CHECKSUM_NONE, or hash the finished upload into wanted */
   unsigned char wanted[CHECKSUM_MAX_SIZE];
   int next_check;
-  unsigned locked : 1, overflow : 1, hashed : 1;
+  unsigned locked : 1, overflow : 1, hashed : 1, ended : 1; /* ended: the body is all in */
 };
 
 /* Allocates size bytes (a struct starting with struct ureq) for req and takes
