@@ -89,10 +89,21 @@ static void add_headers(struct http_request *req, void *arg) {
   http_res_header(req, "Access-Control-Expose-Headers", EXPOSE_HEADERS);
 }
 
+/* Browsers send Origin on same-origin POSTs too: a page served by us (or
+ * through a proxy keeping Host) must never be refused. */
+static int same_origin(struct http_request *req, const char *o, size_t n) {
+  size_t hl;
+  const char *host = http_req_header(req, "host", &hl);
+  const char *sep = memmem(o, n, "://", 3);
+  if (!host || !sep) return 0;
+  size_t rest = n - (size_t)(sep + 3 - o);
+  return rest == hl && strncasecmp(sep + 3, host, hl) == 0;
+}
+
 int cors_handle(struct cors *c, struct http_request *req) {
   size_t n;
   const char *o = http_req_header(req, "origin", &n);
-  if (!o) return 0; /* not a cross-origin browser request */
+  if (!o || same_origin(req, o, n)) return 0; /* not a cross-origin browser request */
   if (!allowed(c, o, n)) {
     http_res_text(req, 403, NULL, "origin not allowed");
     return 1;

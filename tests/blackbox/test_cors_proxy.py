@@ -408,3 +408,16 @@ def test_proxy_concat_urls():
     eq(_req(srv, 'HEAD', '/files/' + a, fw).header('Upload-Concat'), 'partial', 'Upload-Concat on HEAD of a partial')
     g = _req(srv, 'GET', '/files/' + fid, tus=False)
     eq((g.status, sha(g.body)), (200, sha(da + db)), 'GET of the final')
+
+
+def test_cors_same_origin_page_never_refused():
+    # Browsers send Origin on same-origin POSTs too: resumed's own page (Origin
+    # equal to the Host it was reached by) uploads even when --cors-origin
+    # lists only other sites, and needs no CORS headers.
+    srv = Server('--cors-origin', 'http://other.example')
+    host = '127.0.0.1:%d' % srv.port
+    r = _create(srv, 5, [('Host', host), ('Origin', 'http://' + host)])
+    eq(r.status, 201, 'same-origin POST with --cors-origin naming another site')
+    _no_cors(r, 'same-origin POST')
+    r = _create(srv, 5, [('Host', host), ('Origin', 'http://127.0.0.1:1')])
+    eq(r.status, 403, 'POST from another port of the same host (another origin)')

@@ -16,8 +16,8 @@ if [ -z "${CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ]; then
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 fi
 
-if [ ! -d "$here/node_modules/playwright-core" ]; then
-    echo "run.sh: installing playwright-core (npm ci)" >&2
+if [ ! -d "$here/node_modules/playwright-core" ] || [ ! -d "$here/node_modules/uppy" ]; then
+    echo "run.sh: installing playwright-core and uppy (npm ci)" >&2
     (cd "$here" && npm ci --no-audit --no-fund)
 fi
 

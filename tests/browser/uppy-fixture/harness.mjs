@@ -8,14 +8,16 @@ import { testBytes } from './prng.mjs';
 let run = null;
 
 // Starts one Uppy upload of `files` ([{ name, seed, size }], bytes from
-// prng.mjs) to `endpoint`. With `pause: { name, afterBytes }`, that file is
-// paused (uppy.pauseResume) in the first 'upload-progress' event reporting
-// more than afterBytes; it stays paused until harness.resume().
-function start({ endpoint, chunkSize, files, pause = null }) {
+// prng.mjs) to `endpoint`, in PATCHes of at most chunkSize bytes. With
+// `pause: { name, afterBytes }`, that file is paused (uppy.pauseResume) in the
+// first 'upload-progress' event reporting more than afterBytes; it stays
+// paused until harness.resume().
+function start({ endpoint, chunkSize = Infinity, files, pause = null }) {
   if (run) throw new Error('harness.start called twice');
   const uppy = new Uppy({ autoProceed: false, debug: false })
     // retryDelays: [] — a bad answer from the server must fail the upload,
-    // not be retried away.
+    // not be retried away. chunkSize must not be undefined: tus-js-client
+    // would then send empty PATCHes forever (Infinity is its own default).
     .use(Tus, { endpoint, chunkSize, retryDelays: [] });
 
   const events = [];         // ordered 'kind:name' strings, to check sequencing
