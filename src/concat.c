@@ -6,13 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Finals waiting for partials, by key. Lost on restart; the HEAD path
- * settles those. */
-struct concat_waiting {
-  size_t n;
-  char keys[256][STORE_KEY_LEN + 1];
-};
-
 int concat_final_spec(struct endpoint *ep, const char *v, size_t n, char **concat, int64_t *length,
                       const char **why) {
   *why = "Upload-Concat must be \"partial\" or \"final;\" and the partial uploads' URLs";
@@ -172,29 +165,31 @@ void concat_settle(struct endpoint *ep, struct upload *final, void (*cb)(void *a
 
 /* ---------- finals that wait ---------- */
 
+/* At most this many are remembered; the others are settled at their next
+ * HEAD, as after a restart. */
+#define WAITING_MAX 256
+
 struct waiter {
   struct endpoint *ep;
   char key[STORE_KEY_LEN + 1];
 };
 
 static void forget(struct endpoint *ep, const char *key) {
-  struct concat_waiting *w = ep->concat_waiting;
-  for (size_t i = 0; w && i < w->n; i++)
-    if (strcmp(w->keys[i], key) == 0) {
-      memmove(w->keys[i], w->keys[w->n - 1], STORE_KEY_LEN + 1);
-      w->n--;
+  for (size_t i = 0; i < ep->n_waiting; i++)
+    if (strcmp(ep->waiting_finals[i], key) == 0) {
+      memmove(ep->waiting_finals[i], ep->waiting_finals[ep->n_waiting - 1], STORE_KEY_LEN + 1);
+      ep->n_waiting--;
       return;
     }
 }
 
 void concat_wait(struct endpoint *ep, const char *final_key) {
-  struct concat_waiting *w = ep->concat_waiting;
-  if (!w && !(w = ep->concat_waiting = calloc(1, sizeof(*w)))) return;
-  for (size_t i = 0; i < w->n; i++)
-    if (strcmp(w->keys[i], final_key) == 0) return;
-  /* Full: the final is settled at its next HEAD instead. */
-  if (w->n == sizeof(w->keys) / sizeof(w->keys[0])) return;
-  memcpy(w->keys[w->n++], final_key, STORE_KEY_LEN + 1);
+  if (!ep->waiting_finals && !(ep->waiting_finals = calloc(WAITING_MAX, sizeof(*ep->waiting_finals))))
+    return;
+  for (size_t i = 0; i < ep->n_waiting; i++)
+    if (strcmp(ep->waiting_finals[i], final_key) == 0) return;
+  if (ep->n_waiting == WAITING_MAX) return;
+  memcpy(ep->waiting_finals[ep->n_waiting++], final_key, STORE_KEY_LEN + 1);
 }
 
 static void waiter_done(void *arg, int status) {
@@ -204,12 +199,11 @@ static void waiter_done(void *arg, int status) {
 }
 
 void concat_partial_finished(struct endpoint *ep) {
-  struct concat_waiting *w = ep->concat_waiting;
   /* Settling may forget keys as it goes: walk a copy. */
-  size_t n = w ? w->n : 0;
+  size_t n = ep->n_waiting;
   char (*keys)[STORE_KEY_LEN + 1] = n ? malloc(n * sizeof(*keys)) : NULL;
   if (!keys) return;
-  memcpy(keys, w->keys, n * sizeof(*keys));
+  memcpy(keys, ep->waiting_finals, n * sizeof(*keys));
   for (size_t i = 0; i < n; i++) {
     struct upload *u;
     struct waiter *wt;
@@ -226,5 +220,3 @@ void concat_partial_finished(struct endpoint *ep) {
   }
   free(keys);
 }
-
-void concat_waiting_free(struct concat_waiting *w) { free(w); }

@@ -30,6 +30,5 @@ void concat_settle(struct endpoint *ep, struct upload *final, void (*cb)(void *a
 void concat_wait(struct endpoint *ep, const char *final_key);
 /* A partial upload finished: settle the finals that wait. */
 void concat_partial_finished(struct endpoint *ep);
-void concat_waiting_free(struct concat_waiting *w);
 
 #endif

@@ -7,11 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "concat.h"
 #include "cors.h"
-#include "download.h"
-#include "ietf.h"
-#include "tus.h"
 
 int endpoint_new(struct endpoint **out, struct upload_engine *eng, const struct endpoint_config *cfg) {
   size_t n = strlen(cfg->base_path);
@@ -42,7 +38,7 @@ int endpoint_new(struct endpoint **out, struct upload_engine *eng, const struct 
 void endpoint_free(struct endpoint *ep) {
   if (!ep) return;
   cors_free(ep->cors);
-  concat_waiting_free(ep->concat_waiting);
+  free(ep->waiting_finals);
   free(ep);
 }
 
@@ -168,32 +164,4 @@ void endpoint_url(const struct endpoint *ep, struct http_request *req, const cha
     }
   }
   snprintf(out, n, "%s%s", ep->base, key);
-}
-
-/* ---------- dispatch ---------- */
-
-/* Which protocol a request speaks. tus clients always send Tus-Resumable
- * (tus §Headers); IETF draft clients send their interop version, and the
- * draft's own fields identify the rest. */
-static int speaks_ietf(struct http_request *req) {
-  return http_req_header(req, "upload-draft-interop-version", NULL) ||
-         http_req_header(req, "upload-complete", NULL) ||
-         http_req_header(req, "upload-incomplete", NULL);
-}
-
-static void handle_options(struct endpoint *ep, struct http_request *req) {
-  http_res_start(req, 204, NULL);
-  tus_add_discovery(ep, req);
-  ietf_add_limit(ep, req, NULL);
-  http_res_send(req, NULL, 0);
-}
-
-void endpoint_handle(struct http_request *req, struct endpoint *ep) {
-  if (ep->cors && cors_handle(ep->cors, req)) return;
-  const char *m = http_req_method(req);
-  int ietf = !http_req_header(req, "tus-resumable", NULL) && speaks_ietf(req);
-  if (strcmp(m, "OPTIONS") == 0) handle_options(ep, req); /* discovery for both */
-  else if (ietf) ietf_handle(ep, req);
-  else if (strcmp(m, "GET") == 0) download_handle(ep, req); /* plain HTTP: no protocol headers */
-  else tus_handle(ep, req);
 }

@@ -1,7 +1,8 @@
-/* The upload endpoint at --base-path (default /files/). tus 1.0.0 and the
- * IETF resumable-upload draft share it, and a request's headers say which it
- * speaks; around them sit CORS, Locations that work behind a proxy, and GET
- * downloads of finished uploads. */
+/* The upload endpoint at --base-path (default /files/), as the protocols
+ * that share it see it: tus 1.0.0, the IETF resumable-upload draft and GET
+ * downloads. It knows the endpoint's settings, maps paths and URLs to
+ * upload keys, opens uploads, and builds Locations that work behind a
+ * proxy. The router picks the protocol. */
 #ifndef RESUMED_ENDPOINT_H
 #define RESUMED_ENDPOINT_H
 
@@ -13,7 +14,6 @@
 #include "upload.h"
 
 struct cors;
-struct concat_waiting;
 
 struct endpoint_config {
   const char *base_path;
@@ -33,16 +33,15 @@ struct endpoint {
   int behind_proxy;
   int download;
   struct cors *cors;
-  struct concat_waiting *concat_waiting; /* finals waiting for partials */
+  /* tus final uploads waiting for their partials (kept by concat.c) */
+  char (*waiting_finals)[STORE_KEY_LEN + 1];
+  size_t n_waiting;
 };
 
 int endpoint_new(struct endpoint **out, struct upload_engine *eng, const struct endpoint_config *cfg);
 void endpoint_free(struct endpoint *ep);
 /* Whether a request path is the endpoint or below it. */
 int endpoint_owns(const struct endpoint *ep, const char *path, size_t len);
-void endpoint_handle(struct http_request *req, struct endpoint *ep);
-
-/* ---- for the protocols ---- */
 
 /* The upload key the request path names: 0; -ENOENT when the path is the
  * endpoint itself; -EINVAL when it names nothing that could exist. */

@@ -297,7 +297,7 @@ static int trailers(struct ureq *r) {
   return v ? parse_digest(v, n, &r->checks[0]) : -1;
 }
 
-static const struct ureq_proto proto = {body_done, storage_error, trailers};
+static const struct ureq_proto ietf_proto = {body_done, storage_error, trailers};
 
 /* 104 with the durable offset during a long append (draft §Upload
  * Creation/Appending: progress; never a Location). */
@@ -314,7 +314,7 @@ static void on_durable(struct upload_writer *w, uint64_t offset) {
 /* Reads what creation and append share; answers and returns -1 on error. */
 static struct ireq *ireq_new(struct endpoint *ep, struct http_request *req, enum ietf_method m,
                              int version) {
-  struct ireq *q = ureq_new(req, sizeof(*q), &proto);
+  struct ireq *q = ureq_new(req, sizeof(*q), &ietf_proto);
   if (!q) return NULL;
   q->ep = ep;
   q->method = m;

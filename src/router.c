@@ -2,8 +2,40 @@
 
 #include <string.h>
 
+#include "cors.h"
+#include "download.h"
+#include "ietf.h"
+#include "tus.h"
+
 static int path_is(const char *p, size_t n, const char *want) {
   return n == strlen(want) && memcmp(p, want, n) == 0;
+}
+
+/* Which protocol a request at the upload endpoint speaks. tus clients always
+ * send Tus-Resumable (tus §Headers); IETF draft clients send their interop
+ * version, and the draft's own fields identify the rest. */
+static int speaks_ietf(struct http_request *req) {
+  if (http_req_header(req, "tus-resumable", NULL)) return 0;
+  return http_req_header(req, "upload-draft-interop-version", NULL) ||
+         http_req_header(req, "upload-complete", NULL) ||
+         http_req_header(req, "upload-incomplete", NULL);
+}
+
+/* Discovery serves both protocols at once. */
+static void endpoint_options(struct endpoint *ep, struct http_request *req) {
+  http_res_start(req, 204, NULL);
+  tus_add_discovery(ep, req);
+  ietf_add_limit(ep, req, NULL);
+  http_res_send(req, NULL, 0);
+}
+
+static void endpoint_dispatch(struct endpoint *ep, struct http_request *req) {
+  if (ep->cors && cors_handle(ep->cors, req)) return;
+  const char *m = http_req_method(req);
+  if (strcmp(m, "OPTIONS") == 0) endpoint_options(ep, req);
+  else if (speaks_ietf(req)) ietf_handle(ep, req);
+  else if (strcmp(m, "GET") == 0) download_handle(ep, req); /* plain HTTP: no protocol headers */
+  else tus_handle(ep, req);
 }
 
 void router_dispatch(struct http_request *req, void *ctx) {
@@ -11,7 +43,7 @@ void router_dispatch(struct http_request *req, void *ctx) {
   size_t n;
   const char *path = http_req_path(req, &n);
   /* The article's client uses relative URLs from the page at "/". */
-  if (endpoint_owns(r->endpoint, path, n)) endpoint_handle(req, r->endpoint);
+  if (endpoint_owns(r->endpoint, path, n)) endpoint_dispatch(r->endpoint, req);
   else if (path_is(path, n, "/status")) article_status(req, r->article);
   else if (path_is(path, n, "/upload")) article_upload(req, r->article);
   else static_files_serve(req, r->web);

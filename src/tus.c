@@ -150,10 +150,10 @@ static int trailers(struct ureq *r) {
   return v ? parse_checksum(&r->checks[0], v, n) : -1;
 }
 
-static const struct ureq_proto proto = {body_done, storage_error, trailers};
+static const struct ureq_proto tus_proto = {body_done, storage_error, trailers};
 
 static struct treq *treq_new(struct endpoint *ep, struct http_request *req, enum tus_method m) {
-  struct treq *t = ureq_new(req, sizeof(*t), &proto);
+  struct treq *t = ureq_new(req, sizeof(*t), &tus_proto);
   if (!t) return NULL;
   t->ep = ep;
   t->method = m;

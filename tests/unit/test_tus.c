@@ -50,7 +50,8 @@ static void test_checksums(void) {
   char hex[2 * CHECKSUM_MAX_SIZE + 1];
   CHECK(checksum_algo_parse("sha1", 4) == CHECKSUM_SHA1);
   CHECK(checksum_algo_parse("SHA1", 4) == CHECKSUM_NONE); /* tus names are lower-case */
-  CHECK(checksum_algo_parse("sha512", 6) == CHECKSUM_NONE);
+  CHECK(checksum_algo_parse("sha512", 6) == CHECKSUM_SHA512);
+  CHECK(checksum_algo_parse("sha384", 6) == CHECKSUM_NONE);
   digest(CHECKSUM_MD5, "abc", d);
   hex_encode(d, 16, hex);
   CHECK(strcmp(hex, "900150983cd24fb0d6963f7d28e17f72") == 0);
@@ -60,6 +61,10 @@ static void test_checksums(void) {
   digest(CHECKSUM_SHA256, "abc", d);
   hex_encode(d, 32, hex);
   CHECK(strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad") == 0);
+  digest(CHECKSUM_SHA512, "abc", d);
+  hex_encode(d, 64, hex);
+  CHECK(strcmp(hex, "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+                    "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f") == 0);
   digest(CHECKSUM_CRC32, "123456789", d); /* big-endian CRC-32 */
   hex_encode(d, 4, hex);
   CHECK(strcmp(hex, "cbf43926") == 0);
