@@ -9,6 +9,9 @@
 // time from the seed text that lives beside the checkout
 // (<repo>/../shared/seed/000_62fda8adf1aeaf24.txt; env RESUMED_SEED overrides).
 //
+// Starting resumed and Chromium, killing them and cleaning up after each test
+// are lib.mjs's (shared with uppy.test.mjs).
+//
 // Env: RESUMED_BIN (default <repo>/build/resumed), RESUMED_SEED (the seed
 //      text), CHROMIUM (default /usr/bin/chromium).
 //
@@ -16,25 +19,17 @@
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import {
+  REPO, MiB, sha256, tempDir, scenario, startServer, launchBrowser, closeBrowser, openPage,
+} from './lib.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, '..', '..');
-const BIN = process.env.RESUMED_BIN
-  ? path.resolve(process.env.RESUMED_BIN)
-  : path.join(REPO, 'build', 'resumed');
 const SEED = process.env.RESUMED_SEED
   ? path.resolve(process.env.RESUMED_SEED)
   : path.join(path.dirname(REPO), 'shared', 'seed', '000_62fda8adf1aeaf24.txt');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
-const MiB = 1024 * 1024;
 const TEST_TIMEOUT = 180_000;
 // Upload speed while we want to catch an upload mid-way (Chromium network
 // emulation paces the request body). 64 MiB at 8 MiB/s takes ~8 s.
@@ -42,133 +37,7 @@ const SLOW_UPLOAD = 8 * MiB;
 
 // ---------------------------------------------------------------- helpers --
 
-const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
 const sha256File = (file) => sha256(fs.readFileSync(file));
-
-function tempDir(prefix) {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `resumed-browser-${prefix}-`));
-}
-
-// A test's resources, released in reverse order whatever happens.
-class Scope {
-  #cleanups = [];
-  defer(fn) { this.#cleanups.push(fn); }
-  async close() {
-    const errors = [];
-    for (const fn of this.#cleanups.reverse()) {
-      try { await fn(); } catch (err) { errors.push(err); }
-    }
-    this.#cleanups = [];
-    if (errors.length) throw errors[0];
-  }
-}
-
-// Runs body(scope); on failure appends the server's stderr (request log) and
-// the page's console to the error, then releases everything. A server that
-// died during the test, or a sanitizer report in its stderr (ASan build,
-// RESUMED_BIN=build/asan/resumed), fails the test too.
-async function scenario(body) {
-  const scope = new Scope();
-  const diag = { server: null, console: [] };
-  scope.diag = diag;
-  try {
-    await body(scope);
-    assert.ok(!diag.server || !diag.server.exited, 'resumed exited during the test');
-    await scope.close();
-    const report = /ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:/.exec(diag.server ? diag.server.stderr() : '');
-    assert.ok(!report, `sanitizer report in resumed's stderr: ${report && report[0]}`);
-  } catch (err) {
-    const extra = [];
-    if (diag.server) {
-      const state = diag.server.exited
-        ? `server EXITED (code ${diag.server.child.exitCode}, signal ${diag.server.child.signalCode})`
-        : 'server still running';
-      extra.push(`--- ${state}; stderr (last 40 lines) ---`, tail(diag.server.stderr(), 40));
-    }
-    if (diag.console.length) extra.push('--- page console ---', diag.console.slice(-30).join('\n'));
-    if (extra.length && err && typeof err.message === 'string') err.message += `\n${extra.join('\n')}`;
-    throw err;
-  } finally {
-    await scope.close();
-  }
-}
-
-function tail(text, n) {
-  return text.split('\n').slice(-n - 1).join('\n');
-}
-
-// Resolves when promise settles or after ms, whichever is first (no timer left behind).
-async function withTimeout(promise, ms) {
-  let timer;
-  try {
-    await Promise.race([promise, new Promise((r) => { timer = setTimeout(r, ms); })]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function waitExit(child, ms) {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => { clearTimeout(timer); resolve(true); });
-  });
-}
-
-// Starts build/resumed; resolves once it printed its listening line.
-async function startServer(scope, { dir, web, cwd = REPO, extraArgs = [] }) {
-  if (!fs.existsSync(BIN)) {
-    throw new Error(`resumed binary not found at ${BIN} (run make, or set RESUMED_BIN)`);
-  }
-  const args = ['--listen', '127.0.0.1:0', '--dir', dir];
-  if (web) args.push('--web', web);
-  args.push(...extraArgs);
-  const child = spawn(BIN, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-  const server = {
-    child, pid: child.pid, url: null, exited: false, log: '',
-    stderr() { return this.log; },
-  };
-  scope.diag.server = server;
-  child.on('exit', () => { server.exited = true; });
-  scope.defer(async () => {
-    if (server.pid && !server.exited) {
-      process.kill(server.pid, 'SIGTERM');
-      if (!(await waitExit(child, 5000))) {
-        process.kill(server.pid, 'SIGKILL');
-        await waitExit(child, 5000);
-      }
-    }
-  });
-  // Keep draining stderr for the whole life of the process.
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk) => { server.log += chunk; });
-
-  server.url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`resumed did not print its listening line within 10 s; stderr:\n${server.log}`));
-    }, 10_000);
-    const onData = () => {
-      const m = /^resumed: listening on (http:\/\/127\.0\.0\.1:\d+)\s*$/m.exec(server.log);
-      if (m) { cleanup(); resolve(m[1]); }
-    };
-    const onExit = (code, signal) => {
-      cleanup();
-      reject(new Error(`resumed exited (code ${code}, signal ${signal}) before listening; args ${args.join(' ')}; stderr:\n${server.log}`));
-    };
-    const onError = (err) => { cleanup(); reject(err); };
-    function cleanup() {
-      clearTimeout(timer);
-      child.stderr.off('data', onData);
-      child.off('exit', onExit);
-      child.off('error', onError);
-    }
-    child.stderr.on('data', onData);
-    child.on('exit', onExit);
-    child.on('error', onError);
-  });
-  return server;
-}
 
 async function status(server, fileId) {
   const res = await fetch(`${server.url}/status`, { headers: { 'X-File-Id': fileId } });
@@ -211,80 +80,10 @@ function serverDir(scope) {
 
 // ------------------------------------------------------------ the browser --
 
-let browser = null;
-let chrome = null; // { child, pid, profile, exited }
-
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
-
-// Starts Chromium ourselves (fresh --user-data-dir, own process group) and
-// connects playwright-core to it over CDP; no browser is ever downloaded.
-async function launchBrowser() {
-  if (!fs.existsSync(CHROMIUM)) {
-    throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM)`);
-  }
-  const profile = tempDir('chromium-profile');
-  const child = spawn(CHROMIUM, [
-    ...CHROMIUM_ARGS, `--user-data-dir=${profile}`, '--remote-debugging-port=0', 'about:blank',
-  ], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-  chrome = { child, pid: child.pid, profile, exited: false, log: '' };
-  child.on('exit', () => { chrome.exited = true; });
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk) => { if (chrome.log.length < 100_000) chrome.log += chunk; });
-  const endpoint = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => done(new Error(`Chromium did not start within 30 s:\n${chrome.log}`)), 30_000);
-    const onData = () => {
-      const m = /DevTools listening on (ws:\/\/\S+)/.exec(chrome.log);
-      if (m) done(null, m[1]);
-    };
-    const onExit = (code, signal) => done(new Error(`Chromium exited (code ${code}, signal ${signal}):\n${chrome.log}`));
-    function done(err, value) {
-      clearTimeout(timer);
-      child.stderr.off('data', onData);
-      child.off('exit', onExit);
-      child.off('error', done);
-      if (err) reject(err); else resolve(value);
-    }
-    child.stderr.on('data', onData);
-    child.on('exit', onExit);
-    child.on('error', done);
-  });
-  browser = await chromium.connectOverCDP(endpoint);
-}
-
-async function closeBrowser() {
-  try {
-    if (browser) await withTimeout(browser.close(), 10_000);
-  } finally {
-    browser = null;
-    if (chrome) {
-      const { child, pid, profile } = chrome;
-      // Chromium leads its own process group (detached): end the group by its id.
-      if (!chrome.exited) {
-        try { process.kill(-pid, 'SIGTERM'); } catch { /* already gone */ }
-        if (!(await waitExit(child, 5000))) {
-          try { process.kill(-pid, 'SIGKILL'); } catch { /* already gone */ }
-          await waitExit(child, 5000);
-        }
-      }
-      try { process.kill(-pid, 'SIGKILL'); } catch { /* group already empty */ }
-      fs.rmSync(profile, { recursive: true, force: true });
-      chrome = null;
-    }
-  }
-}
-
+// A fresh page (lib.mjs openPage) that records every POST /upload it sends,
+// with its headers; it can choose a file and throttle the upload.
 async function newPage(scope) {
-  const context = await browser.newContext();
-  scope.defer(() => context.close());
-  const page = await context.newPage();
-  page.on('console', (msg) => scope.diag.console.push(`[${msg.type()}] ${msg.text()}`));
-  page.on('pageerror', (err) => scope.diag.console.push(`[pageerror] ${err.message}`));
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('Network.enable');
-  // Every POST /upload the page sends, with its headers.
+  const { page, cdp, throttleUpload } = await openPage(scope);
   const uploads = [];
   page.on('request', (req) => {
     if (req.method() === 'POST' && new URL(req.url()).pathname === '/upload') uploads.push(req.headers());
@@ -305,16 +104,8 @@ async function newPage(scope) {
       await cdp.send('DOM.setFileInputFiles', { files: [file], objectId: result.objectId });
       await cdp.send('Runtime.releaseObject', { objectId: result.objectId });
     },
-    async throttleUpload(bytesPerSecond) {
-      await cdp.send('Network.emulateNetworkConditions', {
-        offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: bytesPerSecond,
-      });
-    },
-    async unthrottle() {
-      await cdp.send('Network.emulateNetworkConditions', {
-        offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1,
-      });
-    },
+    throttleUpload,
+    unthrottle: () => throttleUpload(-1),
   };
 }
 

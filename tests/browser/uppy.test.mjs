@@ -20,6 +20,9 @@
 // the source, <id> being the last segment of the upload URL Uppy reports.
 // Uppy's retries are off (retryDelays: []) so any bad answer fails the test.
 //
+// Starting resumed (fresh temp --dir) and Chromium, killing them and cleaning
+// up after each test are lib.mjs's (shared with article-client.test.mjs).
+//
 // Env: RESUMED_BIN (default <repo>/build/resumed), CHROMIUM (default
 //      /usr/bin/chromium).
 //
@@ -27,110 +30,23 @@
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import {
+  HERE, MiB, sha256, tempDir, scenario, startServer, launchBrowser, closeBrowser, openPage,
+} from './lib.mjs';
 import { testBytes } from './uppy-fixture/prng.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, '..', '..');
-const BIN = process.env.RESUMED_BIN
-  ? path.resolve(process.env.RESUMED_BIN)
-  : path.join(REPO, 'build', 'resumed');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const FIXTURE = path.join(HERE, 'uppy-fixture');
 // The ES module build of the bundle: harness.mjs imports { Uppy, Tus } from it.
 const UPPY_BUNDLE = path.join(HERE, 'node_modules', 'uppy', 'dist', 'uppy.min.mjs');
 
-const MiB = 1024 * 1024;
 const CHUNK = 1 * MiB;
 const TEST_TIMEOUT = 120_000;
 const UPLOAD_TIMEOUT = 60_000;
 
 // ---------------------------------------------------------------- helpers --
-
-const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
-
-function tempDir(prefix) {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `resumed-uppy-${prefix}-`));
-}
-
-// Processes still alive when this test process exits (e.g. a hook threw
-// before the cleanups ran) are killed by PID; Chromium by its process group.
-const livePids = new Set();
-process.on('exit', () => {
-  for (const pid of livePids) {
-    try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
-  }
-});
-
-// A test's resources, released in reverse order whatever happens.
-class Scope {
-  #cleanups = [];
-  defer(fn) { this.#cleanups.push(fn); }
-  async close() {
-    const errors = [];
-    for (const fn of this.#cleanups.reverse()) {
-      try { await fn(); } catch (err) { errors.push(err); }
-    }
-    this.#cleanups = [];
-    if (errors.length) throw errors[0];
-  }
-}
-
-// Runs body(scope); on failure appends resumed's stderr (its request log) and
-// the page's console to the error, then releases everything. A server that
-// died during the test, or a sanitizer report in its stderr (ASan build via
-// RESUMED_BIN), fails the test too.
-async function scenario(body) {
-  const scope = new Scope();
-  const diag = { server: null, console: [] };
-  scope.diag = diag;
-  try {
-    await body(scope);
-    assert.ok(!diag.server || !diag.server.exited, 'resumed exited during the test');
-    await scope.close();
-    const report = /ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:/.exec(diag.server ? diag.server.log : '');
-    assert.ok(!report, `sanitizer report in resumed's stderr: ${report && report[0]}`);
-  } catch (err) {
-    const extra = [];
-    if (diag.server) {
-      const state = diag.server.exited
-        ? `server EXITED (code ${diag.server.child.exitCode}, signal ${diag.server.child.signalCode})`
-        : 'server still running';
-      extra.push(`--- ${state}; args: ${diag.server.args.join(' ')}; stderr (last 40 lines) ---`,
-        diag.server.log.split('\n').slice(-41).join('\n'));
-    }
-    if (diag.console.length) extra.push('--- page console ---', diag.console.slice(-30).join('\n'));
-    if (extra.length && err && typeof err.message === 'string') err.message += `\n${extra.join('\n')}`;
-    throw err;
-  } finally {
-    await scope.close();
-  }
-}
-
-function waitExit(child, ms) {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => { clearTimeout(timer); resolve(true); });
-  });
-}
-
-// Resolves when promise settles or after ms, whichever is first (no timer left behind).
-async function withTimeout(promise, ms) {
-  let timer;
-  try {
-    await Promise.race([promise, new Promise((r) => { timer = setTimeout(r, ms); })]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 // Rejects with `message` if promise has not settled within ms.
 async function withDeadline(promise, ms, message) {
@@ -143,62 +59,6 @@ async function withDeadline(promise, ms, message) {
   } finally {
     clearTimeout(timer);
   }
-}
-
-// Starts build/resumed with a fresh temp --dir; resolves once it printed its
-// listening line. Killed by PID (SIGTERM, then SIGKILL) when the scope closes.
-async function startServer(scope, { web = null, extraArgs = [] } = {}) {
-  if (!fs.existsSync(BIN)) {
-    throw new Error(`resumed binary not found at ${BIN} (run make, or set RESUMED_BIN)`);
-  }
-  const dir = tempDir('data');
-  scope.defer(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const args = ['--listen', '127.0.0.1:0', '--dir', dir];
-  if (web) args.push('--web', web);
-  args.push(...extraArgs);
-  const child = spawn(BIN, args, { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
-  const server = { child, pid: child.pid, args, dir, url: null, exited: false, log: '' };
-  scope.diag.server = server;
-  if (server.pid) livePids.add(server.pid);
-  child.on('exit', () => { server.exited = true; livePids.delete(server.pid); });
-  scope.defer(async () => {
-    if (server.pid && !server.exited) {
-      process.kill(server.pid, 'SIGTERM');
-      if (!(await waitExit(child, 5000))) {
-        process.kill(server.pid, 'SIGKILL');
-        await waitExit(child, 5000);
-      }
-    }
-  });
-  // Keep draining stderr for the whole life of the process.
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk) => { server.log += chunk; });
-
-  server.url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`resumed did not print its listening line within 10 s; stderr:\n${server.log}`));
-    }, 10_000);
-    const onData = () => {
-      const m = /^resumed: listening on (http:\/\/127\.0\.0\.1:\d+)\s*$/m.exec(server.log);
-      if (m) { cleanup(); resolve(m[1]); }
-    };
-    const onExit = (code, signal) => {
-      cleanup();
-      reject(new Error(`resumed exited (code ${code}, signal ${signal}) before listening; args ${args.join(' ')}; stderr:\n${server.log}`));
-    };
-    const onError = (err) => { cleanup(); reject(err); };
-    function cleanup() {
-      clearTimeout(timer);
-      child.stderr.off('data', onData);
-      child.off('exit', onExit);
-      child.off('error', onError);
-    }
-    child.stderr.on('data', onData);
-    child.on('exit', onExit);
-    child.on('error', onError);
-  });
-  return server;
 }
 
 // resumed's request log lines ("PEER "METHOD PATH" STATUS ...") for a method.
@@ -292,95 +152,18 @@ function dataFiles(server) {
 
 // ------------------------------------------------------------ the browser --
 
-let browser = null;
-let chrome = null; // { child, pid, profile, exited, log }
-
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
-
-// Starts Chromium ourselves (fresh --user-data-dir, own process group) and
-// connects playwright-core to it over CDP; no browser is ever downloaded.
-async function launchBrowser() {
-  if (!fs.existsSync(CHROMIUM)) {
-    throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM)`);
-  }
-  const profile = tempDir('chromium-profile');
-  const child = spawn(CHROMIUM, [
-    ...CHROMIUM_ARGS, `--user-data-dir=${profile}`, '--remote-debugging-port=0', 'about:blank',
-  ], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-  chrome = { child, pid: child.pid, profile, exited: false, log: '' };
-  if (child.pid) livePids.add(-child.pid);
-  child.on('exit', () => { chrome.exited = true; });
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk) => { if (chrome.log.length < 100_000) chrome.log += chunk; });
-  const endpoint = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => done(new Error(`Chromium did not start within 30 s:\n${chrome.log}`)), 30_000);
-    const onData = () => {
-      const m = /DevTools listening on (ws:\/\/\S+)/.exec(chrome.log);
-      if (m) done(null, m[1]);
-    };
-    const onExit = (code, signal) => done(new Error(`Chromium exited (code ${code}, signal ${signal}):\n${chrome.log}`));
-    function done(err, value) {
-      clearTimeout(timer);
-      child.stderr.off('data', onData);
-      child.off('exit', onExit);
-      child.off('error', done);
-      if (err) reject(err); else resolve(value);
-    }
-    child.stderr.on('data', onData);
-    child.on('exit', onExit);
-    child.on('error', done);
-  });
-  browser = await chromium.connectOverCDP(endpoint);
-}
-
-async function closeBrowser() {
-  try {
-    if (browser) await withTimeout(browser.close(), 10_000);
-  } finally {
-    browser = null;
-    if (chrome) {
-      const { child, pid, profile } = chrome;
-      // Chromium leads its own process group (detached): end the group by its id.
-      if (!chrome.exited) {
-        try { process.kill(-pid, 'SIGTERM'); } catch { /* already gone */ }
-        if (!(await waitExit(child, 5000))) {
-          try { process.kill(-pid, 'SIGKILL'); } catch { /* already gone */ }
-          await waitExit(child, 5000);
-        }
-      }
-      try { process.kill(-pid, 'SIGKILL'); } catch { /* group already empty */ }
-      livePids.delete(-pid);
-      fs.rmSync(profile, { recursive: true, force: true });
-      chrome = null;
-    }
-  }
-}
-
-// A fresh browser context (own localStorage, so no tus fingerprint from an
-// earlier test is picked up, and own CORS preflight cache) with the harness
-// page loaded from pageOrigin. Returns the page and the responses it got from
-// resumed's tus endpoint.
+// A fresh browser context (lib.mjs openPage: own localStorage, so no tus
+// fingerprint from an earlier test is picked up, and own CORS preflight cache)
+// with the harness page loaded from pageOrigin. Returns the page, the
+// responses it got from resumed's tus endpoint, and throttleUpload (Chromium
+// paces the request body, so a pause can land inside a PATCH body).
 async function openHarness(scope, pageOrigin) {
-  const context = await browser.newContext();
-  scope.defer(() => context.close());
-  const page = await context.newPage();
-  page.on('console', (msg) => scope.diag.console.push(`[${msg.type()}] ${msg.text()}`));
-  page.on('pageerror', (err) => scope.diag.console.push(`[pageerror] ${err.message}`));
+  const { page, throttleUpload } = await openPage(scope);
   const tusResponses = [];
   page.on('response', (res) => {
     if (new URL(res.url()).pathname.startsWith('/files/')) {
       tusResponses.push({ method: res.request().method(), url: res.url(), status: res.status(), headers: res.headers() });
     }
-  });
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('Network.enable');
-  // Chromium's network emulation paces request bodies: it makes upload
-  // progress arrive in small steps, so a pause can land inside a PATCH body.
-  const throttleUpload = (bytesPerSecond) => cdp.send('Network.emulateNetworkConditions', {
-    offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: bytesPerSecond,
   });
   const response = await page.goto(`${pageOrigin}/`);
   assert.equal(response.status(), 200, `GET ${pageOrigin}/`);
@@ -434,6 +217,24 @@ async function pauseAndResume(t, page, server, src, { afterBytes, minOffset, bef
   return summary;
 }
 
+// Uploads src in CHUNK-sized PATCHes, paused once past the first chunk and
+// then resumed (pauseAndResume), within UPLOAD_TIMEOUT; Uppy must report
+// success and DIR/uploads/<id> must equal the source. tus-js-client reports
+// progress after every PATCH answer, so the first report past one chunk comes
+// at the latest with the second answer: the pause always lands well before
+// the end.
+async function uploadPausedAfterFirstChunk(t, page, server, src) {
+  await page.evaluate((opts) => window.harness.start(opts), {
+    endpoint: `${server.url}/files/`, chunkSize: CHUNK, files: [spec(src)],
+    pause: { name: src.name, afterBytes: CHUNK },
+  });
+  const summary = await withDeadline(
+    pauseAndResume(t, page, server, src, { afterBytes: CHUNK, minOffset: CHUNK }),
+    UPLOAD_TIMEOUT, 'pause/resume did not finish');
+  assertAllSucceeded(summary, [src]);
+  assertStored(server, summary.successful[0].uploadURL, src);
+}
+
 // ------------------------------------------------------------------ tests --
 
 before(launchBrowser);
@@ -479,18 +280,7 @@ describe('Uppy + Tus plugin, same origin', () => {
       const { page, tusResponses } = await openHarness(scope, server.url);
       const src = source('paused.bin', 4, 8 * MiB);
 
-      // tus-js-client reports progress after every PATCH answer, so the first
-      // report past one chunk comes at the latest with the second answer:
-      // the pause always lands well before the end.
-      await page.evaluate((opts) => window.harness.start(opts), {
-        endpoint: `${server.url}/files/`, chunkSize: CHUNK, files: [spec(src)],
-        pause: { name: src.name, afterBytes: CHUNK },
-      });
-      const summary = await withDeadline(
-        pauseAndResume(t, page, server, src, { afterBytes: CHUNK, minOffset: CHUNK }),
-        UPLOAD_TIMEOUT, 'pause/resume did not finish');
-      assertAllSucceeded(summary, [src]);
-      assertStored(server, summary.successful[0].uploadURL, src);
+      await uploadPausedAfterFirstChunk(t, page, server, src);
       assert.equal(requestLines(server, 'POST').length, 1, 'the resume reuses the upload (one creation POST)');
       assert.ok(tusResponses.some((r) => r.method === 'HEAD'), 'the resume asked the server for the offset (HEAD)');
     }));
@@ -561,15 +351,7 @@ describe('Uppy + Tus plugin, --cors-origin', () => {
 
         // Several chunks and a pause: POST, PATCH and HEAD all go cross-origin,
         // and Uppy needs Location, Upload-Offset and Upload-Length exposed.
-        await page.evaluate((opts) => window.harness.start(opts), {
-          endpoint: `${server.url}/files/`, chunkSize: CHUNK, files: [spec(src)],
-          pause: { name: src.name, afterBytes: CHUNK },
-        });
-        const summary = await withDeadline(
-          pauseAndResume(t, page, server, src, { afterBytes: CHUNK, minOffset: CHUNK }),
-          UPLOAD_TIMEOUT, 'pause/resume did not finish');
-        assertAllSucceeded(summary, [src]);
-        assertStored(server, summary.successful[0].uploadURL, src);
+        await uploadPausedAfterFirstChunk(t, page, server, src);
 
         const methods = new Set(tusResponses.map((r) => r.method));
         for (const m of ['POST', 'PATCH', 'HEAD']) assert.ok(methods.has(m), `the page sent a ${m} cross-origin`);

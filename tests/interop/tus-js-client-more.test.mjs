@@ -14,11 +14,12 @@
 //     complete the upload when the offset reaches the Upload-Length it was given), data in
 //     the creation request, and resume after a cut.
 //
-// Same conventions as tus-js-client.test.mjs: every test starts its own server on
-// 127.0.0.1:0 with a temporary --dir (killed by PID and removed even on failure), checks
-// the SHA-256 of DIR/uploads/<id>, and runs the client with retries off unless the test is
-// about retries. Where the brief needs the server's view (no second creation, the cut
-// request), the server's request log on stderr is read:
+// Same conventions and helpers (lib.mjs) as tus-js-client.test.mjs: every test starts its
+// own server on 127.0.0.1:0 with a temporary --dir (killed by PID and removed even on
+// failure; proxies registered with srv.defer are closed first), checks the SHA-256 of
+// DIR/uploads/<id>, and runs the client with retries off unless the test is about
+// retries. Where the brief needs the server's view (no second creation, the cut request),
+// the server's request log on stderr is read:
 //   PEER "METHOD PATH" STATUS BYTES_IN MSms      (STATUS is "- (why)" for a cut request)
 //
 // Env: RESUMED_BIN (default <repo>/build/resumed).
@@ -26,29 +27,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import fs from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
-import * as tus from 'tus-js-client';
-
-const tusMod = tus.default && tus.default.Upload ? tus.default : tus;
-const { Upload, FileUrlStorage } = tusMod;
-
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, '..', '..');
-const BIN = process.env.RESUMED_BIN
-  ? path.resolve(REPO, process.env.RESUMED_BIN)
-  : path.join(REPO, 'build', 'resumed');
-
-const MiB = 1024 * 1024;
-const TEST_TIMEOUT = 60_000;
-const BODY_TIMEOUT = 45_000;
-const SANITIZER = /ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:/;
+import {
+  MiB, TEST_TIMEOUT, Upload, FileUrlStorage, sha256, fileSha, withServer, uploadId, dataPath, tusHead, recorder,
+  runUpload, patches, checkAnsweredTusResponses, readableOf,
+} from './lib.mjs';
 
 const IETF = [
   { protocol: 'ietf-draft-03', interop: '5', contentType: undefined },
@@ -57,114 +42,8 @@ const IETF = [
 
 // ---------------------------------------------------------------- helpers --
 
-const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
-const fileSha = (file) => sha256(fs.readFileSync(file));
 const is2xx = (s) => typeof s === 'number' && s >= 200 && s < 300;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// Servers still running when the process exits (e.g. the runner was interrupted) are killed by PID.
-const live = new Set();
-process.on('exit', () => {
-  for (const pid of live) {
-    try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
-  }
-});
-
-// Starts resumed on 127.0.0.1:0 with a fresh temp --dir; resolves once it printed
-// "resumed: listening on http://127.0.0.1:PORT". srv.tmp is a scratch dir removed with it.
-async function startServer(extraArgs = []) {
-  assert.ok(fs.existsSync(BIN), `server binary not found: ${BIN} (run make)`);
-  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'resumed-interop-more-'));
-  const dir = path.join(base, 'data');
-  const tmp = path.join(base, 'tmp');
-  fs.mkdirSync(dir);
-  fs.mkdirSync(tmp);
-  const child = spawn(BIN, ['--listen', '127.0.0.1:0', '--dir', dir, ...extraArgs], {
-    cwd: REPO,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  live.add(child.pid);
-  let stderr = '';
-  let exited = false;
-  child.on('exit', () => { exited = true; live.delete(child.pid); });
-  const port = await new Promise((resolve, reject) => {
-    child.on('error', (err) => reject(err));
-    const timer = setTimeout(() => reject(new Error(`no listening line within 10 s; stderr: ${stderr}`)), 10_000);
-    child.stderr.on('data', (d) => {
-      stderr += d.toString();
-      const m = /resumed: listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(stderr);
-      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
-    });
-    child.on('exit', (code, sig) => {
-      clearTimeout(timer);
-      reject(new Error(`resumed exited (code ${code}, signal ${sig}) before listening; stderr: ${stderr}`));
-    });
-  }).catch((err) => {
-    if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(child.pid, 'SIGKILL');
-    fs.rmSync(base, { recursive: true, force: true });
-    throw err;
-  });
-  return {
-    port,
-    dir,
-    tmp,
-    child,
-    endpoint: `http://127.0.0.1:${port}/files/`,
-    stderr: () => stderr,
-    get exited() { return exited; },
-    async stop() {
-      if (!exited && child.exitCode === null && child.signalCode === null) {
-        const done = new Promise((r) => child.once('exit', r));
-        process.kill(child.pid, 'SIGKILL');
-        await done;
-      }
-      fs.rmSync(base, { recursive: true, force: true });
-    },
-  };
-}
-
-// Runs body(srv) against a fresh server; always kills it (by PID) and removes its dir, and
-// runs the cleanups body registered with srv.defer(fn) (proxies). A server that died, or a
-// sanitizer report on its stderr, fails the test; on failure the tail of the server's
-// request log is appended to the error.
-async function withServer(body, extraArgs = []) {
-  const srv = await startServer(extraArgs);
-  const cleanups = [];
-  srv.defer = (fn) => cleanups.push(fn);
-  let timer;
-  try {
-    // fail (and clean up) before node:test's own timeout, which would leave the server running
-    const guard = new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`test body did not finish within ${BODY_TIMEOUT / 1000} s`)),
-        BODY_TIMEOUT);
-    });
-    await Promise.race([body(srv), guard]);
-    assert.ok(!srv.exited, 'resumed exited during the test');
-    const rep = SANITIZER.exec(srv.stderr());
-    assert.ok(!rep, `sanitizer report on resumed's stderr: ${rep && rep[0]}`);
-  } catch (err) {
-    if (err && typeof err.message === 'string') {
-      err.message += `\n--- resumed stderr (tail) ---\n${srv.stderr().split('\n').slice(-40).join('\n')}`;
-    }
-    throw err;
-  } finally {
-    clearTimeout(timer);
-    for (const fn of cleanups.reverse()) {
-      try { await fn(); } catch { /* best effort */ }
-    }
-    await srv.stop();
-  }
-}
-
-function uploadId(url) {
-  const m = /\/files\/([0-9a-f]{32})$/.exec(new URL(url).pathname);
-  assert.ok(m, `upload URL ${url} is not .../files/<32 lowercase hex>`);
-  return m[1];
-}
-
-function dataPath(srv, url) {
-  return path.join(srv.dir, 'uploads', uploadId(url));
-}
 
 // The server's request log: one entry per line `PEER "METHOD PATH" STATUS BYTES_IN MSms`.
 function serverLog(srv) {
@@ -188,58 +67,6 @@ async function waitFor(what, fn, ms = 5000) {
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await sleep(20);
   }
-}
-
-// Options that record every request and its response, matched by request object (so that
-// the concurrent requests of parallelUploads are told apart).
-function recorder() {
-  const log = [];
-  const byReq = new Map();
-  return {
-    log,
-    options: {
-      onBeforeRequest(req) {
-        const e = {
-          method: req.getMethod(),
-          url: req.getURL(),
-          offset: req.getHeader('Upload-Offset'),
-          length: req.getHeader('Upload-Length'),
-          concat: req.getHeader('Upload-Concat'),
-          metadata: req.getHeader('Upload-Metadata'),
-          contentType: req.getHeader('Content-Type'),
-          complete: req.getHeader('Upload-Complete'),
-          interop: req.getHeader('Upload-Draft-Interop-Version'),
-          tusResumable: req.getHeader('Tus-Resumable'),
-          status: null,
-        };
-        log.push(e);
-        byReq.set(req, e);
-      },
-      onAfterResponse(req, res) {
-        const e = byReq.get(req);
-        if (!e) return;
-        e.status = res.getStatus();
-        e.resOffset = res.getHeader('Upload-Offset');
-        e.resLength = res.getHeader('Upload-Length');
-        e.resComplete = res.getHeader('Upload-Complete');
-        e.resTus = res.getHeader('Tus-Resumable');
-        e.location = res.getHeader('Location');
-      },
-    },
-  };
-}
-
-// Runs one upload to success; rejects on onError.
-function runUpload(input, options) {
-  return new Promise((resolve, reject) => {
-    const upload = new Upload(input, {
-      retryDelays: null,
-      ...options,
-      onSuccess: () => resolve(upload),
-      onError: (err) => reject(err),
-    });
-    upload.start();
-  });
 }
 
 // Starts an upload that is expected to fail (the connection gets cut); resolves with
@@ -276,21 +103,6 @@ function runUploadAbortingOnChunk(input, options, shouldAbort) {
     });
     upload.start();
   });
-}
-
-function patches(log) {
-  return log.filter((e) => e.method === 'PATCH');
-}
-
-function checkAllTusResponses(log) {
-  for (const e of log) {
-    if (e.status === null) continue; // cut before an answer
-    assert.equal(e.resTus, '1.0.0', `Tus-Resumable on the response to ${e.method} ${e.url}`);
-  }
-}
-
-function tusHead(url) {
-  return fetch(url, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } });
 }
 
 // In-memory URL storage with the interface tus-js-client expects (the Node default is a no-op).
@@ -368,17 +180,6 @@ async function cuttingProxy(targetPort) {
     server.close(() => r());
   });
   return state;
-}
-
-// Readable over data in 64 KiB pieces (no known size: the client needs uploadSize).
-function readableOf(data) {
-  async function* pieces() {
-    for (let i = 0; i < data.length; i += 65536) {
-      yield data.subarray(i, i + 65536);
-      if (i % MiB === 0) await new Promise((r) => setImmediate(r));
-    }
-  }
-  return Readable.from(pieces(), { objectMode: false });
 }
 
 // Upload-Concat: final;<url> <url> ... → the ids, in order.
@@ -463,7 +264,7 @@ test('parallelUploads: 3 (partial uploads + final concatenation)', { timeout: TE
       metadataForPartialUploads: { part: 'yes' },
       ...rec.options,
     });
-    checkAllTusResponses(rec.log);
+    checkAnsweredTusResponses(rec.log);
     const posts = partialPosts(srv, rec.log);
     assert.equal(posts.size, 3, 'three partial uploads created');
     assert.deepEqual([...posts.values()].map((e) => Number(e.length)).sort((a, b) => a - b),
@@ -496,7 +297,7 @@ test('parallelUploads: 3 with uploadDataDuringCreation', { timeout: TEST_TIMEOUT
     const up = await runUpload(data, {
       endpoint: srv.endpoint, parallelUploads: 3, uploadDataDuringCreation: true, ...rec.options,
     });
-    checkAllTusResponses(rec.log);
+    checkAnsweredTusResponses(rec.log);
     const posts = partialPosts(srv, rec.log);
     assert.equal(posts.size, 3, 'three partial uploads created');
     for (const e of posts.values()) {
@@ -523,7 +324,7 @@ test('parallelUploads: 2 with uneven parallelUploadBoundaries, chunkSize and upl
         chunkSize: MiB,
         ...rec.options,
       });
-      checkAllTusResponses(rec.log);
+      checkAnsweredTusResponses(rec.log);
       const urls = await checkConcatenation(srv, data, parts, up.url, rec);
       const posts = partialPosts(srv, rec.log);
       // part 0: 1 MiB in the POST, 17 bytes by PATCH; part 1: 1 MiB in the POST, then 1 MiB PATCHes
@@ -576,7 +377,7 @@ test('parallelUploads: 3 resumed from the URL storage after abort()', { timeout:
         u.start();
       }).catch(reject);
     });
-    checkAllTusResponses(rec2.log);
+    checkAnsweredTusResponses(rec2.log);
     const heads = rec2.log.filter((e) => e.method === 'HEAD');
     assert.deepEqual(heads.map((e) => e.url).sort(), [...stored[0].parallelUploadUrls].sort(),
       'one HEAD per stored partial URL');
@@ -645,7 +446,7 @@ test('resume through the URL storage (fingerprint) after abort() after the first
     up2.resumeFromPreviousUpload(prev[0]);
     up2.start();
     await done;
-    checkAllTusResponses(rec2.log);
+    checkAnsweredTusResponses(rec2.log);
     assert.deepEqual(available, [url1], 'onUploadUrlAvailable: the stored URL, once');
     assert.equal(up2.url, url1, 'second upload URL');
     assert.deepEqual(rec2.log.map((e) => [e.method, e.status, e.offset ?? null, e.resOffset]), [
@@ -712,7 +513,7 @@ test('resume after the TCP connection was cut mid-PATCH (retries off, new Upload
 
       const rec = recorder();
       const up2 = await runUpload(data, { uploadUrl: cut.url, ...rec.options });
-      checkAllTusResponses(rec.log);
+      checkAnsweredTusResponses(rec.log);
       assert.equal(up2.url, cut.url, 'same upload URL');
       assert.deepEqual(rec.log.map((e) => [e.method, e.status, e.offset ?? null, e.resOffset]), [
         ['HEAD', 200, null, String(cutAt)],
@@ -748,7 +549,7 @@ test('the client resumes by itself after the TCP connection was cut mid-PATCH (r
         },
         onAfterResponse: rec.options.onAfterResponse,
       });
-      checkAllTusResponses(rec.log);
+      checkAnsweredTusResponses(rec.log);
       assert.equal(proxy.cuts, 1, 'the proxy cut one request');
       assert.deepEqual(rec.log.map((e) => [e.method, e.status]), [['POST', 201], ['PATCH', null], ['HEAD', 200], ['PATCH', 204]],
         'requests: creation, cut PATCH, then the client\'s own HEAD and PATCH');

@@ -6,195 +6,23 @@
 // against the source. Client retries are off (retryDelays: null) so that any unexpected
 // answer fails the test instead of being papered over.
 //
+// The server, client and checksum helpers are in lib.mjs (shared with
+// tus-js-client-more.test.mjs); the pacing proxy is this file's own.
+//
 // Env: RESUMED_BIN (default <repo>/build/resumed).
 // Run (from the repository root): node --test tests/interop/   (or tests/interop/run.sh)
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
-import * as tus from 'tus-js-client';
-
-const { Upload } = tus.default && tus.default.Upload ? tus.default : tus;
-
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, '..', '..');
-const BIN = process.env.RESUMED_BIN
-  ? path.resolve(REPO, process.env.RESUMED_BIN)
-  : path.join(REPO, 'build', 'resumed');
-
-const MiB = 1024 * 1024;
-const TEST_TIMEOUT = 60_000;
-const BODY_TIMEOUT = 45_000;
-const SANITIZER = /ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:/;
+import {
+  MiB, TEST_TIMEOUT, Upload, sha256, fileSha, withServer, dataPath, tusHead, recorder, runUpload, patches,
+  checkAllTusResponses, readableOf,
+} from './lib.mjs';
 
 // ---------------------------------------------------------------- helpers --
-
-const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
-
-function fileSha(file) {
-  return sha256(fs.readFileSync(file));
-}
-
-// Servers still running when the process exits (e.g. the runner was interrupted) are killed by PID.
-const live = new Set();
-process.on('exit', () => {
-  for (const pid of live) {
-    try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
-  }
-});
-
-// Starts resumed on 127.0.0.1:0 with a fresh temp --dir; resolves once it printed
-// "resumed: listening on http://127.0.0.1:PORT".
-async function startServer(extraArgs = []) {
-  assert.ok(fs.existsSync(BIN), `server binary not found: ${BIN} (run make)`);
-  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'resumed-interop-'));
-  const dir = path.join(base, 'data');
-  fs.mkdirSync(dir);
-  const child = spawn(BIN, ['--listen', '127.0.0.1:0', '--dir', dir, ...extraArgs], {
-    cwd: REPO,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  live.add(child.pid);
-  let stderr = '';
-  let exited = false;
-  child.on('exit', () => { exited = true; live.delete(child.pid); });
-  const port = await new Promise((resolve, reject) => {
-    child.on('error', (err) => reject(err));
-    const timer = setTimeout(() => reject(new Error(`no listening line within 10 s; stderr: ${stderr}`)), 10_000);
-    child.stderr.on('data', (d) => {
-      stderr += d.toString();
-      const m = /resumed: listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(stderr);
-      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
-    });
-    child.on('exit', (code, sig) => {
-      clearTimeout(timer);
-      reject(new Error(`resumed exited (code ${code}, signal ${sig}) before listening; stderr: ${stderr}`));
-    });
-  }).catch((err) => {
-    if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(child.pid, 'SIGKILL');
-    fs.rmSync(base, { recursive: true, force: true });
-    throw err;
-  });
-  const srv = {
-    port,
-    dir,
-    child,
-    endpoint: `http://127.0.0.1:${port}/files/`,
-    stderr: () => stderr,
-    get exited() { return exited; },
-    async stop() {
-      if (!exited && child.exitCode === null && child.signalCode === null) {
-        const done = new Promise((r) => child.once('exit', r));
-        process.kill(child.pid, 'SIGKILL');
-        await done;
-      }
-      fs.rmSync(base, { recursive: true, force: true });
-    },
-  };
-  return srv;
-}
-
-// Runs body(srv) against a fresh server; always kills it (by PID) and removes its dir.
-// A server that died, or a sanitizer report on its stderr, fails the test; on failure
-// the tail of the server's request log is appended to the error.
-async function withServer(body, extraArgs = []) {
-  const srv = await startServer(extraArgs);
-  let timer;
-  try {
-    // fail (and clean up) before node:test's own timeout, which would leave the server running
-    const guard = new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`test body did not finish within ${BODY_TIMEOUT / 1000} s`)),
-        BODY_TIMEOUT);
-    });
-    await Promise.race([body(srv), guard]);
-    assert.ok(!srv.exited, 'resumed exited during the test');
-    const rep = SANITIZER.exec(srv.stderr());
-    assert.ok(!rep, `sanitizer report on resumed's stderr: ${rep && rep[0]}`);
-  } catch (err) {
-    if (err && typeof err.message === 'string') {
-      err.message += `\n--- resumed stderr (tail) ---\n${srv.stderr().split('\n').slice(-30).join('\n')}`;
-    }
-    throw err;
-  } finally {
-    clearTimeout(timer);
-    await srv.stop();
-  }
-}
-
-function uploadId(url) {
-  const m = /\/files\/([0-9a-f]{32})$/.exec(new URL(url).pathname);
-  assert.ok(m, `upload URL ${url} is not .../files/<32 lowercase hex>`);
-  return m[1];
-}
-
-function dataPath(srv, url) {
-  return path.join(srv.dir, 'uploads', uploadId(url));
-}
-
-// Options that record every request and response (method, selected headers, status).
-function recorder() {
-  const log = [];
-  return {
-    log,
-    options: {
-      onBeforeRequest(req) {
-        log.push({
-          method: req.getMethod(),
-          url: req.getURL(),
-          offset: req.getHeader('Upload-Offset'),
-          length: req.getHeader('Upload-Length'),
-          defer: req.getHeader('Upload-Defer-Length'),
-          override: req.getHeader('X-HTTP-Method-Override'),
-          metadata: req.getHeader('Upload-Metadata'),
-          contentType: req.getHeader('Content-Type'),
-          status: null,
-        });
-      },
-      onAfterResponse(req, res) {
-        const e = [...log].reverse().find((x) => x.status === null && x.method === req.getMethod());
-        if (e) {
-          e.status = res.getStatus();
-          e.resOffset = res.getHeader('Upload-Offset');
-          e.resTus = res.getHeader('Tus-Resumable');
-        }
-      },
-    },
-  };
-}
-
-// Runs one upload to success; rejects on onError.
-function runUpload(input, options) {
-  return new Promise((resolve, reject) => {
-    const upload = new Upload(input, {
-      retryDelays: null,
-      ...options,
-      onSuccess: () => resolve(upload),
-      onError: (err) => reject(err),
-    });
-    upload.start();
-  });
-}
-
-async function headUpload(url) {
-  return fetch(url, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } });
-}
-
-function patches(log) {
-  return log.filter((e) => e.method === 'PATCH' || (e.method === 'POST' && e.override === 'PATCH'));
-}
-
-function checkAllTusResponses(log) {
-  for (const e of log) {
-    assert.equal(e.resTus, '1.0.0', `Tus-Resumable on the response to ${e.method} ${e.url}`);
-  }
-}
 
 // A TCP proxy that paces client→server bytes (bytesPerSec; Infinity = no pacing) so that an
 // upload can be caught mid-request. server→client bytes pass straight through.
@@ -244,7 +72,7 @@ test('single-request upload (whole file in one PATCH), metadata echoed', { timeo
     assert.equal(rec.log[1].offset, '0', 'PATCH Upload-Offset');
     assert.equal(rec.log[1].resOffset, String(data.length), 'PATCH 204 Upload-Offset');
     assert.equal(fileSha(dataPath(srv, up.url)), sha256(data), 'stored sha256');
-    const h = await headUpload(up.url);
+    const h = await tusHead(up.url);
     assert.equal(h.status, 200, 'HEAD status');
     assert.equal(h.headers.get('upload-offset'), String(data.length), 'HEAD Upload-Offset');
     assert.equal(h.headers.get('upload-length'), String(data.length), 'HEAD Upload-Length');
@@ -322,7 +150,7 @@ test('uploadLengthDeferred with a Buffer and chunkSize', { timeout: TEST_TIMEOUT
     assert.equal(p[3].length, String(data.length), 'last PATCH declares Upload-Length');
     assert.deepEqual(p.slice(0, 3).map((e) => e.length), [undefined, undefined, undefined], 'earlier PATCHes');
     assert.equal(p[3].resOffset, String(data.length), 'final Upload-Offset');
-    const h = await headUpload(up.url);
+    const h = await tusHead(up.url);
     assert.equal(h.headers.get('upload-length'), String(data.length), 'HEAD Upload-Length');
     assert.equal(h.headers.get('upload-defer-length'), null, 'HEAD Upload-Defer-Length once known');
     assert.equal(fileSha(dataPath(srv, up.url)), sha256(data), 'stored sha256');
@@ -334,14 +162,8 @@ test('uploadLengthDeferred with a Buffer and chunkSize', { timeout: TEST_TIMEOUT
 test('uploadLengthDeferred with a Readable stream', { timeout: TEST_TIMEOUT }, async () => {
   await withServer(async (srv) => {
     const data = randomBytes(4 * MiB + 4321);
-    async function* pieces() {
-      for (let i = 0; i < data.length; i += 65536) {
-        yield data.subarray(i, i + 65536);
-        if (i % MiB === 0) await new Promise((r) => setImmediate(r));
-      }
-    }
     const rec = recorder();
-    const up = await runUpload(Readable.from(pieces(), { objectMode: false }), {
+    const up = await runUpload(readableOf(data), {
       endpoint: srv.endpoint, uploadLengthDeferred: true, chunkSize: MiB, ...rec.options,
     });
     checkAllTusResponses(rec.log);
@@ -349,7 +171,7 @@ test('uploadLengthDeferred with a Readable stream', { timeout: TEST_TIMEOUT }, a
     const p = patches(rec.log);
     assert.ok(p.every((e) => e.status === 204), `PATCH statuses ${p.map((e) => e.status)}`);
     assert.equal(p[p.length - 1].length, String(data.length), 'last PATCH declares Upload-Length');
-    const h = await headUpload(up.url);
+    const h = await tusHead(up.url);
     assert.equal(h.headers.get('upload-offset'), String(data.length), 'HEAD Upload-Offset');
     assert.equal(h.headers.get('upload-length'), String(data.length), 'HEAD Upload-Length');
     assert.equal(fileSha(dataPath(srv, up.url)), sha256(data), 'stored sha256');
@@ -492,7 +314,7 @@ test('abort(true) terminates the upload (DELETE)', { timeout: TEST_TIMEOUT }, as
     checkAllTusResponses(rec.log);
     assert.deepEqual(rec.log.map((e) => [e.method, e.status]), [['POST', 201], ['PATCH', 204], ['DELETE', 204]],
       'requests');
-    const h = await headUpload(url1);
+    const h = await tusHead(url1);
     assert.equal(h.status, 404, 'HEAD after termination');
     assert.equal(h.headers.get('upload-offset'), null, 'Upload-Offset on the 404');
     const p = dataPath(srv, url1);
@@ -521,7 +343,7 @@ test('zero-length upload', { timeout: TEST_TIMEOUT }, async () => {
     checkAllTusResponses(rec.log);
     assert.deepEqual(rec.log.map((e) => [e.method, e.length, e.status]), [['POST', '0', 201]], 'requests');
     assert.equal(fileSha(dataPath(srv, up.url)), sha256(Buffer.alloc(0)), 'stored sha256');
-    const h = await headUpload(up.url);
+    const h = await tusHead(up.url);
     assert.deepEqual([h.status, h.headers.get('upload-offset'), h.headers.get('upload-length')], [200, '0', '0'],
       'HEAD of the 0-byte upload');
   });
