@@ -1,7 +1,8 @@
 #!/bin/bash
 # Runs every test suite: C unit tests and the black-box suite against the
-# normal build and again against the ASan+UBSan build, then tus-js-client and the
-# browser tests.
+# normal build and again against the ASan+UBSan build, the tus/IETF conformance
+# suite (and its self-test: every row fails against a server that breaks it),
+# then tus-js-client and the browser tests.
 # Prints one line per suite and, last, the totals as "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
@@ -46,6 +47,8 @@ for t in build/unit/test_*; do run_suite "unit/$(basename "$t")" "$t"; done
 for t in build/asan/unit/test_*; do run_suite "asan-unit/$(basename "$t")" "$t"; done
 RESUMED_BIN=build/resumed run_suite blackbox python3 tests/blackbox/run.py
 RESUMED_BIN=build/asan/resumed run_suite blackbox-asan python3 tests/blackbox/run.py
+RESUMED_BIN=build/resumed run_suite conformance tests/conformance/run.sh
+run_suite conformance-selftest python3 tests/conformance/selftest.py
 RESUMED_BIN=build/resumed run_suite interop tests/interop/run.sh
 RESUMED_BIN=build/resumed run_suite browser tests/browser/run.sh
 

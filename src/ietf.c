@@ -243,7 +243,8 @@ static void bare_problem(struct http_request *req, int status, const char *type,
 }
 
 static void storage_problem(struct ireq *q, int err) {
-  if (err == -ENOSPC || err == -EDQUOT) problem(q, 507, NULL, "storage full", NULL, 1);
+  if (err == -ENOENT) problem(q, 404, NULL, "no such upload", NULL, 0);
+  else if (err == -ENOSPC || err == -EDQUOT) problem(q, 507, NULL, "storage full", NULL, 1);
   else problem(q, 500, NULL, "storage error", NULL, 1);
 }
 
@@ -260,7 +261,10 @@ static void respond_stored(struct ireq *q) {
     inconsistent(q, "the upload ended before its Upload-Length");
     return;
   }
-  http_res_start(req, q->method == I_POST ? 201 : 204, NULL);
+  /* Drafts -01 to -03 (interop 3-5) acknowledged an append that leaves the
+   * upload incomplete with 201. */
+  int early_ack = q->version >= 3 && q->version <= 5 && !info->finished;
+  http_res_start(req, q->method == I_POST || early_ack ? 201 : 204, NULL);
   if (q->method == I_POST) http_res_header(req, "Location", "%s", q->url);
   http_res_header(req, "Upload-Offset", "%" PRIu64, info->offset);
   add_complete(req, q->version, info->finished);
@@ -278,11 +282,36 @@ static void respond_stored(struct ireq *q) {
 
 /* ---------- the shared request life ---------- */
 
+static void invalidated(void *arg, int status) {
+  struct ireq *q = arg;
+  (void)status; /* nobody to tell: the answer went out */
+  q->r.pending--;
+  ureq_unlock(&q->r);
+  ureq_release(&q->r);
+}
+
+static void invalidate_locked(void *arg, int status) {
+  struct ireq *q = arg;
+  if (status < 0) {
+    q->r.pending--;
+    ureq_release(&q->r);
+    return;
+  }
+  q->r.locked = 1;
+  upload_remove(&q->r.w, invalidated, q);
+}
+
 static void body_done(struct ureq *r, enum ureq_result res) {
   struct ireq *q = (struct ireq *)r;
   switch (res) {
   case UREQ_STORED: respond_stored(q); break;
-  case UREQ_OVERFLOW: inconsistent(q, "content beyond the upload's length"); break;
+  case UREQ_OVERFLOW:
+    /* Content past a known length: the draft has the resource invalidated
+     * and every further request refused. */
+    inconsistent(q, "content beyond the upload's length: the upload is cancelled");
+    r->pending++;
+    upload_lock(r->u, &r->w, invalidate_locked, q);
+    break;
   case UREQ_MISMATCH: problem(q, 400, NULL, "digest mismatch: content not appended", NULL, 1); break;
   case UREQ_BAD_TRAILER: problem(q, 400, NULL, "bad digest trailer: content not appended", NULL, 1); break;
   case UREQ_ERROR: storage_problem(q, r->err); break;
@@ -677,6 +706,13 @@ void ietf_handle(struct endpoint *ep, struct http_request *req) {
   }
   enum ietf_method im;
   upload_cb locked;
+  if (version >= 3 && version <= 5 &&
+      (http_req_header(req, "upload-offset", NULL) || http_req_header(req, "upload-complete", NULL) ||
+       http_req_header(req, "upload-incomplete", NULL))) {
+    /* drafts -01 to -03: offset retrieval and cancellation carry neither */
+    bare_problem(req, 400, NULL, "Upload-Offset and Upload-Complete have no place in this request");
+    return;
+  }
   if (strcmp(m, "HEAD") == 0 || strcmp(m, "GET") == 0) im = I_HEAD, locked = head_locked;
   else if (strcmp(m, "DELETE") == 0) im = I_DELETE, locked = delete_locked;
   else {

@@ -21,9 +21,22 @@ static int speaks_ietf(struct http_request *req) {
          http_req_header(req, "upload-incomplete", NULL);
 }
 
+/* A client of the final protocol sends no Upload-* field on HEAD or
+ * DELETE: the upload it names says which protocol it belongs to. */
+static int names_ietf_upload(struct endpoint *ep, struct http_request *req) {
+  char key[STORE_KEY_LEN + 1];
+  struct upload *u;
+  if (http_req_header(req, "tus-resumable", NULL) || endpoint_path_key(ep, req, key) < 0 ||
+      endpoint_open(ep, key, "ietf", &u) < 0)
+    return 0;
+  upload_put(u);
+  return 1;
+}
+
 /* Discovery serves both protocols at once. */
 static void endpoint_options(struct endpoint *ep, struct http_request *req) {
   http_res_start(req, 204, NULL);
+  http_res_header(req, "Accept-Patch", "application/offset+octet-stream, application/partial-upload");
   tus_add_discovery(ep, req);
   ietf_add_limit(ep, req, NULL);
   http_res_send(req, NULL, 0);
@@ -35,6 +48,7 @@ static void endpoint_dispatch(struct endpoint *ep, struct http_request *req) {
   if (strcmp(m, "OPTIONS") == 0) endpoint_options(ep, req);
   else if (speaks_ietf(req)) ietf_handle(ep, req);
   else if (strcmp(m, "GET") == 0) download_handle(ep, req); /* plain HTTP: no protocol headers */
+  else if (names_ietf_upload(ep, req)) ietf_handle(ep, req);
   else tus_handle(ep, req);
 }
 

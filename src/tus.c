@@ -84,7 +84,8 @@ static void text(struct http_request *req, int status, const char *reason, const
 }
 
 static void respond_storage_error(struct http_request *req, int err) {
-  if (err == -ENOSPC || err == -EDQUOT) text(req, 507, NULL, "storage full");
+  if (err == -ENOENT) text(req, 404, NULL, "no such upload");
+  else if (err == -ENOSPC || err == -EDQUOT) text(req, 507, NULL, "storage full");
   else text(req, 500, NULL, "storage error");
 }
 

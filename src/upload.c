@@ -204,6 +204,7 @@ static int info_expired(const struct upload_info *info) {
 }
 
 int upload_expired(const struct upload *u) { return info_expired(&u->info); }
+int upload_removed(const struct upload *u) { return u->removed; }
 uint64_t upload_written(const struct upload *u) { return u->written; }
 
 /* ---------- jobs ---------- */

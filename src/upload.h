@@ -81,6 +81,8 @@ int upload_engine_start_sweeper(struct upload_engine *e);
 /* Stops the sweeper (for shutdown). */
 void upload_engine_stop_sweeper(struct upload_engine *e);
 uint64_t upload_written(const struct upload *u);
+/* Deleted while referenced (a lock waiter finds this when it gets the lock). */
+int upload_removed(const struct upload *u);
 
 /* Lock. cb runs synchronously when the lock is free, else once it is handed
  * over. A waiter whose request dies calls upload_unlock() too (it cancels). */

@@ -64,6 +64,10 @@ void ureq_lock(struct ureq *r, struct upload *u, upload_cb locked) {
 }
 
 int ureq_lock_taken(struct ureq *r, int status) {
+  if (status == 0 && upload_removed(r->u)) { /* deleted while we waited */
+    upload_unlock(&r->w);
+    status = -ENOENT;
+  }
   if (status < 0) {
     if (r->req) r->proto->storage_error(r, status);
     return -1;

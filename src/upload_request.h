@@ -42,7 +42,8 @@ struct ureq;
 struct ureq_proto {
   /* The outcome of a body; the lock is released. r->req may be NULL. */
   void (*body_done)(struct ureq *r, enum ureq_result res);
-  /* A storage error outside a body (locking). r->req is set. */
+  /* A storage error outside a body (locking; -ENOENT: the upload was
+   * deleted while the request waited). r->req is set. */
   void (*storage_error)(struct ureq *r, int err);
   /* Fills the checks announced as trailers, after the body; -1 if malformed. */
   int (*trailers)(struct ureq *r);

@@ -101,11 +101,16 @@ def _patch(srv, uid, offset, data, complete, version=V, ctype=PARTIAL, extra=())
     return _req(srv, 'PATCH', '/files/' + uid, h + list(extra), data)
 
 
+def _append_status(version, done):
+    """Drafts -01 to -03 (interop 3-5) acknowledged an append leaving the upload incomplete with 201."""
+    return 201 if version in (3, 4, 5) and not done else 204
+
+
 def _patch_ok(srv, uid, offset, data, complete, version=V, extra=(), done=None):
     """A PATCH that must succeed; done: the Upload-Complete the answer must carry (default: complete)."""
     r = _patch(srv, uid, offset, data, complete, version, extra=extra)
-    eq(r.status, 204, 'PATCH %s at %d with %d bytes (complete=%r): status; body %r'
-       % (uid, offset, len(data), complete, r.body))
+    eq(r.status, _append_status(version, complete if done is None else done),
+       'PATCH %s at %d with %d bytes (complete=%r): status; body %r' % (uid, offset, len(data), complete, r.body))
     eq(r.header('Upload-Offset'), str(offset + len(data)), 'PATCH 204 Upload-Offset')
     _check_complete(r, version, complete if done is None else done, 'PATCH 204')
     return r
@@ -528,7 +533,7 @@ def test_patch_content_type_415_from_interop6():
     for v in (3, 4, 5):
         for ct in (None, 'application/offset+octet-stream', 'text/plain'):
             r = _patch(srv, uid, off, b'r' * 10, False, version=v, ctype=ct)
-            eq((r.status, r.header('Upload-Offset')), (204, str(off + 10)),
+            eq((r.status, r.header('Upload-Offset')), (201, str(off + 10)),
                'PATCH interop %d with Content-Type %r (status, Upload-Offset)' % (v, ct))
             off += 10
     eq(os.path.getsize(_path(srv, uid)), off, 'data file length')
@@ -1067,3 +1072,33 @@ def test_bad_inputs_leave_others_intact():
     other.check('bad requests')
     art.check('bad IETF requests')
     _patch_ok(srv, uid, 3000, b'y' * 6000, True)
+
+
+def test_unversioned_client_can_resume_and_cancel():
+    # A client of the final protocol sends no version and nothing on HEAD or
+    # DELETE that names the protocol: the upload itself says it is a draft one.
+    srv = Server()
+    uid, _ = _create_ok(srv, False, 100, b'x' * 40, version=None)
+    r = _req(srv, 'HEAD', '/files/' + uid)
+    eq((r.status, r.header('Upload-Offset'), r.header('Upload-Complete')), (204, '40', '?0'),
+       'HEAD without any protocol field on a draft upload')
+    r = _req(srv, 'DELETE', '/files/' + uid)
+    eq(r.status, 204, 'DELETE without any protocol field on a draft upload')
+    r = _req(srv, 'HEAD', '/files/' + uid, _vh(V))
+    eq(r.status, 404, 'HEAD after that DELETE')
+
+
+def test_overflowing_append_invalidates_upload():
+    # Content past a known length: the draft has the resource invalidated and
+    # every further request refused.
+    srv = Server()
+    uid, _ = _create_ok(srv, False, 10, b'abcd')
+    h = _vh(V) + _ch(V, False) + [('Upload-Offset', '4'), ('Content-Type', PARTIAL)]
+    with srv.conn() as c:
+        c.send(build_request('PATCH', '/files/' + uid, h, b'0123456789ab', chunked=True))
+        r = c.read_final('PATCH')
+    _problem(r, 400, INCONSISTENT, 'chunked append past Upload-Length')
+    r = _req(srv, 'HEAD', '/files/' + uid, _vh(V))
+    eq(r.status, 404, 'HEAD after the overflowing append')
+    r = _patch(srv, uid, 10, b'', True)
+    eq(r.status, 404, 'completing PATCH after the overflowing append')

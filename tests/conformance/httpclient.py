@@ -233,10 +233,11 @@ class Conn:
         r = Response(int(sl[1]), sl[2] if len(sl) > 2 else '', headers, sl[0])
         return r, i + 4
 
-    def poll_interim(self, timeout):
+    def poll_interim(self, timeout, stop=None):
         """Collect interim (1xx) responses arriving within `timeout` seconds.  Stops early
-        when a final response head is at the front of the buffer (left unconsumed) or the
-        connection closed.  Returns the list of interim responses collected so far."""
+        when a final response head is at the front of the buffer (left unconsumed), the
+        connection closed, or stop(interim_response) returns true.  Returns the list of
+        interim responses collected so far (on this connection)."""
         deadline = time.monotonic() + timeout
         while True:
             p = self._parse_head()
@@ -248,6 +249,8 @@ class Conn:
                     self.interim.append(r)
                     if Conn.log:
                         Conn.log('<< ' + r.summary(False))
+                    if stop and stop(r):
+                        return self.interim
                     continue
                 return self.interim          # a final response is waiting
             if not self._fill(deadline):
