@@ -368,6 +368,21 @@ static int read_digests(struct http_request *req, struct body_check checks[2], i
   return 0;
 }
 
+/* Upload-Complete (required) and Upload-Length (optional) of a creation or
+ * an append; -1 after answering. */
+static int read_lengths(struct http_request *req, int version, int complete, int64_t *length) {
+  if (complete < 0) {
+    bare_problem(req, 400, NULL, version == 3 ? "Upload-Incomplete (?0 or ?1) is required"
+                                             : "Upload-Complete (?0 or ?1) is required");
+    return -1;
+  }
+  if (field_integer(req, "upload-length", length) < 0) {
+    bare_problem(req, 400, NULL, "malformed Upload-Length");
+    return -1;
+  }
+  return 0;
+}
+
 /* ---------- offset retrieval ---------- */
 
 static void head_locked(void *arg, int status) {
@@ -488,15 +503,7 @@ static void handle_patch(struct endpoint *ep, struct http_request *req, const ch
     bare_problem(req, 400, NULL, "Upload-Offset (a non-negative integer) is required");
     return;
   }
-  if (complete < 0) {
-    bare_problem(req, 400, NULL, version == 3 ? "Upload-Incomplete (?0 or ?1) is required"
-                                             : "Upload-Complete (?0 or ?1) is required");
-    return;
-  }
-  if (field_integer(req, "upload-length", &length) < 0) {
-    bare_problem(req, 400, NULL, "malformed Upload-Length");
-    return;
-  }
+  if (read_lengths(req, version, complete, &length) < 0) return;
   /* From interop 6 an append says what it is. */
   if ((version == 0 || version >= 6) && !media_type_is(req, PARTIAL_MEDIA_TYPE)) {
     bare_problem(req, 415, NULL, "Content-Type must be " PARTIAL_MEDIA_TYPE);
@@ -599,15 +606,7 @@ static void handle_post(struct endpoint *ep, struct http_request *req, int versi
   int complete = request_complete(req, version);
   struct body_check checks[2];
   int want;
-  if (complete < 0) {
-    bare_problem(req, 400, NULL, version == 3 ? "Upload-Incomplete (?0 or ?1) is required"
-                                             : "Upload-Complete (?0 or ?1) is required");
-    return;
-  }
-  if (field_integer(req, "upload-length", &length) < 0) {
-    bare_problem(req, 400, NULL, "malformed Upload-Length");
-    return;
-  }
+  if (read_lengths(req, version, complete, &length) < 0) return;
   int64_t cl = http_req_content_length(req);
   if (complete && cl >= 0) {
     if (length >= 0 && length != cl) {
