@@ -39,7 +39,7 @@ struct upload_engine {
 };
 
 enum job_kind {
-  J_WRITE, J_COPY, J_FLUSH, J_FINISH, J_RESTART, J_CREATE, J_VERIFY, J_DISCARD, J_REMOVE, J_SCAN
+  J_WRITE, J_COPY, J_FLUSH, J_FINISH, J_RESTART, J_CREATE, J_HASH, J_DISCARD, J_REMOVE, J_SCAN
 };
 
 struct job {
@@ -56,11 +56,9 @@ struct job {
   char alias[65];
   int mark_unverified;       /* J_WRITE: record "unverified" before writing */
   int marked;                /* ... and it was recorded */
-  int algo;                  /* J_VERIFY */
+  int algo;                  /* J_HASH: of the bytes from `from` on, into hash_out */
   uint64_t from;
-  unsigned char digest[CHECKSUM_MAX_SIZE];
-  size_t dlen;
-  unsigned char *hash_out;   /* J_VERIFY without a digest: the hash goes here */
+  unsigned char *hash_out;
   struct upload *src;        /* J_COPY: a finished upload, referenced */
   char (*keys)[STORE_KEY_LEN + 1]; /* J_SCAN: expired uploads found */
   size_t nkeys, capkeys;
@@ -293,9 +291,8 @@ static void job_run(uv_work_t *w) {
     if ((rc = ops->truncate(su, 0)) == 0 && (rc = ops->flush(su)) == 0)
       rc = ops->save(su, &j->info);
     break;
-  case J_VERIFY: {
+  case J_HASH: {
     struct checksum ck;
-    unsigned char got[CHECKSUM_MAX_SIZE];
     size_t bufsize = 256 * 1024;
     char *buf = malloc(bufsize);
     if (!buf) {
@@ -318,11 +315,7 @@ static void job_run(uv_work_t *w) {
       checksum_release(&ck);
       break;
     }
-    if ((rc = checksum_final(&ck, got)) == 0 && j->hash_out)
-      memcpy(j->hash_out, got, checksum_size((enum checksum_algo)j->algo));
-    else if (rc == 0 &&
-        (j->dlen != checksum_size((enum checksum_algo)j->algo) || memcmp(got, j->digest, j->dlen) != 0))
-      rc = -EBADMSG;
+    rc = checksum_final(&ck, j->hash_out);
     break;
   }
   case J_DISCARD:
@@ -370,7 +363,7 @@ static void job_prepare(struct job *j) {
 
 /* Jobs that record metadata or change the data's length: never two at once. */
 static int job_saves(const struct job *j) {
-  return j->kind != J_WRITE && j->kind != J_COPY && j->kind != J_CREATE && j->kind != J_VERIFY;
+  return j->kind != J_WRITE && j->kind != J_COPY && j->kind != J_CREATE && j->kind != J_HASH;
 }
 
 static void job_submit(struct job *j) {
@@ -458,7 +451,7 @@ static void job_done(uv_work_t *w, int status) {
                j->kind == J_RESTART ? "restart" : "flush", strerror(-rc));
     }
     break;
-  case J_VERIFY:
+  case J_HASH:
     break;
   case J_DISCARD:
     if (rc == 0) u->written = j->offset;
@@ -685,27 +678,10 @@ void upload_restart(struct upload_writer *w, int64_t length, upload_cb cb, void 
   save_submit(u, j);
 }
 
-void upload_verify(struct upload_writer *w, int algo, uint64_t from,
-                   const unsigned char *digest, size_t len, upload_cb cb, void *arg) {
-  struct upload *u = w->u;
-  struct job *j = job_new(u, J_VERIFY, cb, arg);
-  if (!j || len > sizeof(j->digest)) {
-    if (j) job_release(u->e, j);
-    cb(arg, j ? -EINVAL : -ENOMEM);
-    return;
-  }
-  j->algo = algo;
-  j->from = from;
-  j->offset = u->written;
-  memcpy(j->digest, digest, len);
-  j->dlen = len;
-  save_submit(u, j);
-}
-
 void upload_hash(struct upload_writer *w, int algo, uint64_t from, unsigned char *out,
                  upload_cb cb, void *arg) {
   struct upload *u = w->u;
-  struct job *j = job_new(u, J_VERIFY, cb, arg);
+  struct job *j = job_new(u, J_HASH, cb, arg);
   if (!j) {
     cb(arg, -ENOMEM);
     return;

@@ -104,13 +104,9 @@ void upload_finish(struct upload_writer *w, const char *alias, upload_cb cb, voi
 void upload_restart(struct upload_writer *w, int64_t length, upload_cb cb, void *arg);
 /* Records a declared length (saved with the next commit). */
 void upload_set_length(struct upload_writer *w, int64_t length);
-/* Hashes the bytes written from offset `from` to now with algo (enum
- * checksum_algo) and compares with digest: cb gets 0 on a match, -EBADMSG
- * on a mismatch. */
-void upload_verify(struct upload_writer *w, int algo, uint64_t from,
-                   const unsigned char *digest, size_t len, upload_cb cb, void *arg);
-/* Hashes the bytes written from `from` to now into out (checksum_size(algo)
- * bytes, which must stay valid until cb). */
+/* Hashes the bytes written from `from` to now, read back from the store (the
+ * bytes checked are the bytes kept), with algo (enum checksum_algo) into out
+ * (checksum_size(algo) bytes, which must stay valid until cb). */
 void upload_hash(struct upload_writer *w, int algo, uint64_t from, unsigned char *out,
                  upload_cb cb, void *arg);
 /* Drops what was written past the durable offset. */

@@ -144,34 +144,38 @@ static void fail(struct ureq *r, int err) {
   else upload_commit(&r->w, after_commit, r);
 }
 
-static void after_check(void *arg, int status);
+static void after_hash(void *arg, int status);
 
-/* Runs the digest checks one after another, then the wanted hash, then
- * commits or finishes. */
+/* Hashes for the digest checks one after another, then for the wanted
+ * digest, then commits or finishes. */
 static void run_checks(struct ureq *r) {
   int completes = ureq_completes(r);
   while (r->next_check < UREQ_CHECKS) {
     const struct body_check *ck = &r->checks[r->next_check++];
     if (ck->algo == CHECKSUM_NONE) continue;
     if (ck->whole && !completes) continue; /* the representation is not whole yet */
+    r->checking = ck;
     r->pending++;
-    upload_verify(&r->w, ck->algo, ck->whole ? 0 : r->start, ck->digest, ck->dlen, after_check, r);
+    upload_hash(&r->w, ck->algo, ck->whole ? 0 : r->start, r->got, after_hash, r);
     return;
   }
+  r->checking = NULL;
   if (r->want_algo != CHECKSUM_NONE && !r->hashed && completes) {
     r->hashed = 1;
     r->pending++;
-    upload_hash(&r->w, r->want_algo, 0, r->wanted, after_check, r);
+    upload_hash(&r->w, r->want_algo, 0, r->wanted, after_hash, r);
     return;
   }
   commit_or_finish(r);
 }
 
-static void after_check(void *arg, int status) {
+static void after_hash(void *arg, int status) {
   struct ureq *r = arg;
+  const struct body_check *ck = r->checking;
   r->pending--;
-  if (status == -EBADMSG) discard(r, -EBADMSG);
-  else if (status < 0) fail(r, status);
+  if (status < 0) fail(r, status);
+  else if (ck && (ck->dlen != checksum_size(ck->algo) || memcmp(r->got, ck->digest, ck->dlen) != 0))
+    discard(r, -EBADMSG);
   else run_checks(r);
   ureq_release(r);
 }

@@ -63,6 +63,8 @@ struct ureq {
   int want_algo;   /* CHECKSUM_NONE, or hash the finished upload into wanted */
   unsigned char wanted[CHECKSUM_MAX_SIZE];
   int next_check;
+  const struct body_check *checking; /* whose hash is being computed into got */
+  unsigned char got[CHECKSUM_MAX_SIZE];
   unsigned locked : 1, overflow : 1, hashed : 1, ended : 1; /* ended: the body is all in */
 };
 
