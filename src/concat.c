@@ -52,21 +52,26 @@ bad:
   return -EINVAL;
 }
 
-void concat_header(const struct endpoint *ep, struct http_request *req, const char *concat,
-                   char *out, size_t n) {
-  size_t len = 0;
+void concat_add_header(const struct endpoint *ep, struct http_request *req, const char *concat) {
   if (strncmp(concat, "final", 5) != 0) {
-    snprintf(out, n, "%s", concat);
+    http_res_header(req, "Upload-Concat", "%s", concat);
     return;
   }
+  enum { URL_MAX = 512 };
+  size_t parts = strlen(concat + 5) / (STORE_KEY_LEN + 1), n = 8 + parts * (URL_MAX + 1), len;
+  char *out = malloc(n);
+  if (!out) return;
   len = (size_t)snprintf(out, n, "final;");
-  for (const char *p = concat + 5; *p == ' ' && len < n; p += 1 + STORE_KEY_LEN) {
-    char key[STORE_KEY_LEN + 1], url[512];
+  for (const char *p = concat + 5; *p == ' '; p += 1 + STORE_KEY_LEN) {
+    char key[STORE_KEY_LEN + 1];
     memcpy(key, p + 1, STORE_KEY_LEN);
     key[STORE_KEY_LEN] = 0;
-    endpoint_url(ep, req, key, url, sizeof(url));
-    len += (size_t)snprintf(out + len, n - len, "%s%s", len > 6 ? " " : "", url);
+    if (len > 6) out[len++] = ' ';
+    endpoint_url(ep, req, key, out + len, URL_MAX);
+    len += strlen(out + len);
   }
+  http_res_header(req, "Upload-Concat", "%s", out);
+  free(out);
 }
 
 /* ---------- building a final upload ---------- */

@@ -17,9 +17,8 @@
  * malformed or names something that is not a partial upload. */
 int concat_final_spec(struct endpoint *ep, const char *v, size_t n, char **concat, int64_t *length,
                       const char **why);
-/* The Upload-Concat header value for a recorded concat. */
-void concat_header(const struct endpoint *ep, struct http_request *req, const char *concat,
-                   char *out, size_t n);
+/* Adds the Upload-Concat header for a recorded concat. */
+void concat_add_header(const struct endpoint *ep, struct http_request *req, const char *concat);
 /* Builds the final upload's data if it is not built and every partial is
  * finished. cb gets 0 when the final is finished, -EAGAIN when a partial is
  * not, -ENOENT when one is gone, -EFBIG when together they exceed the

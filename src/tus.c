@@ -173,11 +173,7 @@ static void head_answer(struct treq *t) {
   if (info->length >= 0) http_res_header(req, "Upload-Length", "%" PRId64, info->length);
   else if (!is_final(info)) http_res_header(req, "Upload-Defer-Length", "1");
   if (info->metadata) http_res_header(req, "Upload-Metadata", "%s", info->metadata);
-  if (info->concat) {
-    char value[STORE_CONCAT_MAX + STORE_CONCAT_PARTS_MAX * 300];
-    concat_header(t->ep, req, info->concat, value, sizeof(value));
-    http_res_header(req, "Upload-Concat", "%s", value);
-  }
+  if (info->concat) concat_add_header(t->ep, req, info->concat);
   add_expires(req, info);
   http_res_header(req, "Cache-Control", "no-store");
   http_res_send(req, NULL, 0);
