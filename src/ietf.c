@@ -212,18 +212,26 @@ static void json_escape(char *out, size_t n, const char *s) {
   out[len] = 0;
 }
 
-/* An RFC 9457 problem answer. type: a registered problem type, or NULL
- * (about:blank). extra: further JSON members, starting with a comma. */
-static void problem(struct ireq *q, int status, const char *type, const char *title,
-                    const char *extra, int with_offset) {
-  struct http_request *req = q->r.req;
-  if (!req) return;
+/* Ends an answer already started as an RFC 9457 problem. type: a
+ * registered problem type, or NULL (about:blank). extra: further JSON
+ * members, starting with a comma. */
+static void problem_send(struct http_request *req, int status, const char *type, const char *title,
+                         const char *extra) {
   char body[768], esc[256];
   json_escape(esc, sizeof(esc), title);
   int n = snprintf(body, sizeof(body), "{\"type\":\"%s%s\",\"title\":\"%s\",\"status\":%d%s}\n",
                    type ? PROBLEM_BASE : "about:blank", type ? type : "", esc, status,
                    extra ? extra : "");
   if (n < 0 || (size_t)n >= sizeof(body)) n = (int)sizeof(body) - 1;
+  http_res_header(req, "Content-Type", "application/problem+json");
+  http_res_send(req, body, (size_t)n);
+}
+
+/* A problem answer about q's upload. */
+static void problem(struct ireq *q, int status, const char *type, const char *title,
+                    const char *extra, int with_offset) {
+  struct http_request *req = q->r.req;
+  if (!req) return;
   http_res_start(req, status, NULL);
   /* every answer to a creation names the upload its 104 announced */
   if (q->method == I_POST && q->url[0]) http_res_header(req, "Location", "%s", q->url);
@@ -232,14 +240,13 @@ static void problem(struct ireq *q, int status, const char *type, const char *ti
     http_res_header(req, "Upload-Offset", "%" PRIu64, info->offset);
     add_complete(req, q->version, info->finished);
   }
-  http_res_header(req, "Content-Type", "application/problem+json");
-  http_res_send(req, body, (size_t)n);
+  problem_send(req, status, type, title, extra);
 }
 
+/* A problem answer before any upload is involved. */
 static void bare_problem(struct http_request *req, int status, const char *type, const char *title) {
-  struct ireq q = {0};
-  q.r.req = req;
-  problem(&q, status, type, title, NULL, 0);
+  http_res_start(req, status, NULL);
+  problem_send(req, status, type, title, NULL);
 }
 
 static void storage_problem(struct ireq *q, int err) {
@@ -621,10 +628,8 @@ static void handle_post(struct endpoint *ep, struct http_request *req, int versi
   }
   if (length >= 0 && ep->max_size && (uint64_t)length > ep->max_size) {
     http_res_start(req, 413, NULL);
-    ietf_add_limit(ep, req, NULL);
-    http_res_header(req, "Content-Type", "application/problem+json");
-    static const char body[] = "{\"type\":\"about:blank\",\"title\":\"the upload exceeds the maximum size\",\"status\":413}\n";
-    http_res_send(req, body, sizeof(body) - 1);
+    ietf_add_limit(ep, req, NULL); /* the limit it broke */
+    problem_send(req, 413, NULL, "the upload exceeds the maximum size", NULL);
     return;
   }
   if (read_digests(req, checks, &want) < 0) return;
