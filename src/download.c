@@ -110,7 +110,6 @@ static void text(struct http_request *req, int status, const char *msg) {
 void download_handle(struct endpoint *ep, struct http_request *req) {
   char key[STORE_KEY_LEN + 1];
   struct upload *u = NULL;
-  int rc = endpoint_path_key(ep, req, key);
   if (!ep->download) {
     http_res_start(req, 405, NULL);
     http_res_header(req, "Allow", "POST, HEAD, PATCH, DELETE, OPTIONS");
@@ -118,7 +117,8 @@ void download_handle(struct endpoint *ep, struct http_request *req) {
     http_res_send(req, "downloads are disabled\n", 23);
     return;
   }
-  if (rc < 0 || upload_get(ep->eng, key, &u) < 0 || strcmp(upload_info(u)->kind, "article") == 0) {
+  if (endpoint_path_key(ep, req, key) < 0 || upload_get(ep->eng, key, &u) < 0 ||
+      strcmp(upload_info(u)->kind, "article") == 0) {
     if (u) upload_put(u);
     text(req, 404, "no such upload");
     return;
