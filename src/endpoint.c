@@ -47,11 +47,12 @@ int endpoint_owns(const struct endpoint *ep, const char *path, size_t len) {
   return len >= ep->base_len && memcmp(path, ep->base, ep->base_len) == 0;
 }
 
-static int key_chars_valid(const char *s, size_t n) {
-  if (n != STORE_KEY_LEN) return 0;
-  for (size_t i = 0; i < n; i++)
-    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
-  return 1;
+/* The key in the last n bytes of a path; -EINVAL if they are not one. */
+static int take_key(const char *s, size_t n, char key[STORE_KEY_LEN + 1]) {
+  if (n != STORE_KEY_LEN) return -EINVAL;
+  memcpy(key, s, STORE_KEY_LEN);
+  key[STORE_KEY_LEN] = 0;
+  return store_key_valid(key) ? 0 : -EINVAL;
 }
 
 int endpoint_path_key(const struct endpoint *ep, struct http_request *req,
@@ -59,10 +60,7 @@ int endpoint_path_key(const struct endpoint *ep, struct http_request *req,
   size_t plen;
   const char *path = http_req_path(req, &plen);
   if (plen <= ep->base_len) return -ENOENT;
-  if (!key_chars_valid(path + ep->base_len, plen - ep->base_len)) return -EINVAL;
-  memcpy(key, path + ep->base_len, STORE_KEY_LEN);
-  key[STORE_KEY_LEN] = 0;
-  return 0;
+  return take_key(path + ep->base_len, plen - ep->base_len, key);
 }
 
 int endpoint_url_key(const struct endpoint *ep, const char *url, size_t n,
@@ -75,10 +73,7 @@ int endpoint_url_key(const struct endpoint *ep, const char *url, size_t n,
   }
   size_t len = (size_t)(end - p);
   if (len <= ep->base_len || memcmp(p, ep->base, ep->base_len) != 0) return -EINVAL;
-  if (!key_chars_valid(p + ep->base_len, len - ep->base_len)) return -EINVAL;
-  memcpy(key, p + ep->base_len, STORE_KEY_LEN);
-  key[STORE_KEY_LEN] = 0;
-  return 0;
+  return take_key(p + ep->base_len, len - ep->base_len, key);
 }
 
 int endpoint_open(struct endpoint *ep, const char *key, const char *kind, struct upload **out) {
