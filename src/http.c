@@ -918,6 +918,16 @@ int http_req_header_has_token(const struct http_request *r, const char *name, co
   return 0;
 }
 
+int http_req_content_type_is(const struct http_request *r, const char *media_type) {
+  size_t n;
+  const char *v = http_req_header(r, "content-type", &n);
+  if (!v) return 0;
+  const char *semi = memchr(v, ';', n); /* parameters are allowed and ignored */
+  size_t m = semi ? (size_t)(semi - v) : n;
+  while (m && (v[m - 1] == ' ' || v[m - 1] == '\t')) m--;
+  return m == strlen(media_type) && strncasecmp(v, media_type, m) == 0;
+}
+
 int64_t http_req_content_length(const struct http_request *r) { return r->content_length; }
 uint64_t http_req_bytes_in(const struct http_request *r) { return r->bytes_in; }
 const char *http_req_peer(const struct http_request *r) { return r->conn->peer; }

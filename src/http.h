@@ -71,6 +71,8 @@ unsigned http_req_header_count(const struct http_request *req, const char *name)
 /* Whether a comma-separated header (any of its lines) lists token,
  * case-insensitively. */
 int http_req_header_has_token(const struct http_request *req, const char *name, const char *token);
+/* Whether Content-Type names media_type (case-insensitive, parameters ignored). */
+int http_req_content_type_is(const struct http_request *req, const char *media_type);
 /* Declared body length, -1 for chunked, 0 for none. */
 int64_t http_req_content_length(const struct http_request *req);
 uint64_t http_req_bytes_in(const struct http_request *req);

@@ -91,14 +91,6 @@ static size_t span(const char *v, size_t n, const char *stops) {
   return i;
 }
 
-static int media_type_is(struct http_request *req, const char *want) {
-  size_t n;
-  const char *v = http_req_header(req, "content-type", &n);
-  if (!v) return 0;
-  size_t m = span(v, n, "; \t");
-  return m == strlen(want) && strncasecmp(v, want, m) == 0;
-}
-
 struct digest_pick {
   struct body_check *ck;
   int bad;
@@ -512,7 +504,7 @@ static void handle_patch(struct endpoint *ep, struct http_request *req, const ch
   }
   if (read_lengths(req, version, complete, &length) < 0) return;
   /* From interop 6 an append says what it is. */
-  if ((version == 0 || version >= 6) && !media_type_is(req, PARTIAL_MEDIA_TYPE)) {
+  if ((version == 0 || version >= 6) && !http_req_content_type_is(req, PARTIAL_MEDIA_TYPE)) {
     bare_problem(req, 415, NULL, "Content-Type must be " PARTIAL_MEDIA_TYPE);
     return;
   }
@@ -583,8 +575,8 @@ static int build_metadata(struct http_request *req, char *out, size_t cap) {
     memcpy(out, v, n);
     out[len = n] = 0;
   } else {
-    if ((v = http_req_header(req, "content-type", &n)) && !media_type_is(req, PARTIAL_MEDIA_TYPE) &&
-        !media_type_is(req, "application/offset+octet-stream"))
+    if ((v = http_req_header(req, "content-type", &n)) && !http_req_content_type_is(req, PARTIAL_MEDIA_TYPE) &&
+        !http_req_content_type_is(req, "application/offset+octet-stream"))
       metadata_append(out, &len, cap, "filetype", v, span(v, n, "; \t"));
     if ((v = http_req_header(req, "content-disposition", &n))) {
       /* the filename parameter, quoted or a token */

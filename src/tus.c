@@ -56,16 +56,6 @@ static int header_number(struct http_request *req, const char *name, int64_t *ou
   return 0;
 }
 
-static int is_offset_media_type(struct http_request *req) {
-  size_t n;
-  const char *v = http_req_header(req, "content-type", &n);
-  if (!v) return 0;
-  const char *semi = memchr(v, ';', n); /* parameters are allowed and ignored */
-  size_t m = semi ? (size_t)(semi - v) : n;
-  while (m && (v[m - 1] == ' ' || v[m - 1] == '\t')) m--;
-  return token_eq(v, m, OFFSET_MEDIA_TYPE);
-}
-
 /* ---------- responses ---------- */
 
 static void start(struct http_request *req, int status, const char *reason) {
@@ -257,7 +247,7 @@ static void patch_locked(void *arg, int status) {
 /* Reads the headers PATCH and a creation body share; answers on error. */
 static int read_body_headers(struct body_check *ck, struct http_request *req) {
   size_t n;
-  if (!is_offset_media_type(req)) {
+  if (!http_req_content_type_is(req, OFFSET_MEDIA_TYPE)) {
     text(req, 415, NULL, "Content-Type must be " OFFSET_MEDIA_TYPE);
     return -1;
   }
