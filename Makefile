@@ -22,6 +22,13 @@ SRC_LIB     := src/http.c src/router.c src/article.c src/endpoint.c src/cors.c s
                src/store.c src/store_fs.c src/config.c src/util.c src/log.c
 LLHTTP_SRC  := $(LLHTTP_DIR)/llhttp.c $(LLHTTP_DIR)/api.c $(LLHTTP_DIR)/http.c
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+# The command-line client shares only the digest and small helpers with the server.
+CLIENT_SRC  := client/main.c client/options.c client/job.c client/http_client.c client/source.c \
+               client/state.c client/progress.c client/tus_client.c client/ietf_client.c \
+               client/article_client.c
+CLIENT_SHARED := src/checksum.c src/util.c
+CLIENT_CFLAGS = $(shell pkg-config --cflags libcurl 2>/dev/null) -Iclient
+CLIENT_LIBS  = $(shell pkg-config --libs libcurl libcrypto 2>/dev/null) -lpthread -lm
 
 OBJ         := $(SRC_LIB:src/%.c=build/obj/%.o)
 LLHTTP_OBJ  := build/obj/llhttp/llhttp.o build/obj/llhttp/api.o build/obj/llhttp/http.o
@@ -30,8 +37,11 @@ ASAN_LLHTTP := build/asan/obj/llhttp/llhttp.o build/asan/obj/llhttp/api.o build/
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=build/unit/%)
 ASAN_UNIT   := $(UNIT_SRC:tests/unit/%.c=build/asan/unit/%)
 
+CLIENT_OBJ  := $(CLIENT_SRC:client/%.c=build/client/%.o) $(CLIENT_SHARED:src/%.c=build/obj/%.o)
+ASAN_CLIENT_OBJ := $(CLIENT_SRC:client/%.c=build/asan/client/%.o) $(CLIENT_SHARED:src/%.c=build/asan/obj/%.o)
+
 .PHONY: all asan unit deps test-deps run test clean
-all: build/resumed
+all: build/resumed build/resumed-upload
 
 deps:
 	@scripts/install-deps.sh build
@@ -51,6 +61,20 @@ build/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c Makefile
 build/resumed: build/obj/main.o $(OBJ) $(LLHTTP_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+build/client/%.o: client/%.c client/*.h src/checksum.h src/util.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(CLIENT_CFLAGS) -c $< -o $@
+
+build/resumed-upload: $(CLIENT_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(CLIENT_LIBS)
+
+build/asan/client/%.o: client/%.c client/*.h src/checksum.h src/util.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(CLIENT_CFLAGS) $(SAN_FLAGS) -c $< -o $@
+
+build/asan/resumed-upload: $(ASAN_CLIENT_OBJ)
+	$(CC) $(SAN_FLAGS) -o $@ $^ $(CLIENT_LIBS)
+
 build/asan/obj/%.o: src/%.c src/*.h
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -c $< -o $@
@@ -62,7 +86,7 @@ build/asan/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c Makefile
 build/asan/resumed: build/asan/obj/main.o $(ASAN_OBJ) $(ASAN_LLHTTP)
 	$(CC) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 
-asan: build/asan/resumed $(ASAN_UNIT)
+asan: build/asan/resumed build/asan/resumed-upload $(ASAN_UNIT)
 
 # Unit tests #include the module under test where they need its statics.
 build/unit/%: tests/unit/%.c tests/unit/unit.h $(OBJ) $(LLHTTP_OBJ)

@@ -2,7 +2,7 @@
 # Installs the Debian packages resumed needs to build and test, only those missing.
 # Usage: scripts/install-deps.sh [build|test]
 set -eu
-want="build-essential pkg-config libuv1-dev node-llhttp libssl-dev"
+want="build-essential pkg-config libuv1-dev node-llhttp libssl-dev libcurl4-openssl-dev"
 if [ "${1:-build}" = test ]; then
   want="$want curl python3"
 fi

@@ -1,0 +1,246 @@
+#include "job.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "progress.h"
+
+static const struct upload_protocol *protocol_of(const struct client_options *o) {
+  switch (o->protocol) {
+  case PROTO_IETF: return &ietf_protocol;
+  case PROTO_ARTICLE: return &article_protocol;
+  default: return &tus_protocol;
+  }
+}
+
+int job_init(struct job *j, const struct client_options *o, struct progress *p, const char *arg) {
+  *j = (struct job){.opts = o, .progress = p};
+  atomic_store(&j->total, -1);
+  uint64_t chunk = o->chunk_size ? o->chunk_size : STDIN_CHUNK_DEFAULT;
+  int rc = source_open(&j->src, arg, chunk);
+  if (rc < 0) return rc;
+  atomic_store(&j->total, j->src.size);
+  if (o->resume_url) {
+    if (!(j->url = strdup(o->resume_url))) return -ENOMEM;
+  }
+  /* Standard input cannot be read again by a later run; the article's ids
+   * need no state, being made from the file itself. */
+  if (!o->state_file || j->src.is_stdin || o->protocol == PROTO_ARTICLE) return 0;
+  char abs[PATH_MAX];
+  if (!realpath(arg, abs)) return -errno;
+  rc = state_key(abs, &j->src.st, o->url, protocol_of(o)->name, j->key);
+  if (rc < 0) return rc;
+  if (!j->url) {
+    char url[4096];
+    if (state_lookup(o->state_file, j->key, url, sizeof(url)) == 0 && !(j->url = strdup(url))) return -ENOMEM;
+  }
+  return 0;
+}
+
+void job_release(struct job *j) {
+  source_close(&j->src);
+  free(j->url);
+  j->url = NULL;
+}
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int job_next_body(struct job *j, struct body *b, int *last) {
+  int rc = source_body(&j->src, j->offset, j->opts->chunk_size, b, last);
+  atomic_store(&j->total, j->src.size);
+  return rc;
+}
+
+static void on_sent(void *arg, uint64_t sent) {
+  struct job *j = arg;
+  uint64_t base = atomic_load(&j->acked);
+  atomic_store(&j->sent, base + sent);
+}
+
+void job_watch_call(struct job *j, struct http_call *call, uint64_t base) {
+  atomic_store(&j->acked, base);
+  atomic_store(&j->sent, base);
+  call->on_sent = on_sent;
+  call->arg = j;
+}
+
+enum step job_transient(struct job *j, const struct http_call *call) {
+  if (call->code != CURLE_OK) {
+    switch (call->code) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+      snprintf(j->reason, sizeof(j->reason), "cannot connect to the server: %s", call->error);
+      break;
+    case CURLE_OPERATION_TIMEDOUT:
+      snprintf(j->reason, sizeof(j->reason), "stalled or timed out: %s", call->error);
+      break;
+    default:
+      snprintf(j->reason, sizeof(j->reason), "connection failed: %s", call->error);
+    }
+    return STEP_RETRY;
+  }
+  if (call->status >= 500 || call->status == 409 || call->status == 423) {
+    http_call_reason(call, j->reason, sizeof(j->reason));
+    return STEP_RETRY;
+  }
+  return STEP_OK;
+}
+
+enum step job_fail_answer(struct job *j, const struct http_call *call) {
+  http_call_reason(call, j->reason, sizeof(j->reason));
+  return STEP_FAIL;
+}
+
+enum step job_fail(struct job *j, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(j->reason, sizeof(j->reason), fmt, ap);
+  va_end(ap);
+  return STEP_FAIL;
+}
+
+int job_set_url(struct job *j, const char *location) {
+  CURLU *u = curl_url();
+  char *abs = NULL;
+  int rc = -EINVAL;
+  if (!u) return -ENOMEM;
+  /* A relative Location is resolved against the endpoint (RFC 9110 §10.2.2). */
+  if (curl_url_set(u, CURLUPART_URL, j->opts->url, 0) == CURLUE_OK &&
+      curl_url_set(u, CURLUPART_URL, location, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_URL, &abs, 0) == CURLUE_OK) {
+    free(j->url);
+    j->url = strdup(abs);
+    rc = j->url ? 0 : -ENOMEM;
+  }
+  curl_free(abs);
+  curl_url_cleanup(u);
+  if (rc == 0) j->created_here = 1;
+  if (rc == 0 && j->key[0] && state_store(j->opts->state_file, j->key, j->url) < 0)
+    progress_note(j->progress, "%s: cannot remember the upload in %s", j->src.arg, j->opts->state_file);
+  return rc;
+}
+
+void job_acknowledged(struct job *j, uint64_t offset) {
+  j->offset = offset;
+  atomic_store(&j->acked, offset);
+  atomic_store(&j->sent, offset);
+}
+
+int job_digest_header(struct job *j, const struct body *b, struct curl_slist **headers, int ietf) {
+  enum checksum_algo algo = j->opts->checksum;
+  if (algo == CHECKSUM_NONE) return 0;
+  unsigned char md[CHECKSUM_MAX_SIZE];
+  char b64[2 * CHECKSUM_MAX_SIZE];
+  int rc = body_digest(b, algo, md);
+  if (rc < 0) return rc;
+  EVP_EncodeBlock((unsigned char *)b64, md, (int)checksum_size(algo));
+  if (ietf) /* RFC 9530 Content-Digest, a dictionary of byte sequences */
+    return http_header_add(headers, "Content-Digest: %s=:%s:", algo == CHECKSUM_SHA512 ? "sha-512" : "sha-256", b64);
+  static const char *names[] = {[CHECKSUM_MD5] = "md5", [CHECKSUM_SHA1] = "sha1", [CHECKSUM_SHA256] = "sha256",
+                                [CHECKSUM_SHA512] = "sha512", [CHECKSUM_CRC32] = "crc32"};
+  return http_header_add(headers, "Upload-Checksum: %s %s", names[algo], b64);
+}
+
+static void sleep_seconds(double s) {
+  struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
+  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+  }
+}
+
+/* Exponential backoff with jitter: half the doubled delay for sure, the other
+ * half at random, so clients cut off together do not return together. */
+static double backoff(const struct client_options *o, int failures, unsigned *seed) {
+  double d = o->retry_delay;
+  for (int i = 1; i < failures && d < o->retry_max_delay; i++) d *= 2;
+  if (d > o->retry_max_delay) d = o->retry_max_delay;
+  return d / 2 + d / 2 * ((double)rand_r(seed) / RAND_MAX);
+}
+
+static void forget(struct job *j) {
+  if (j->key[0]) state_remove(j->opts->state_file, j->key);
+}
+
+int job_run(struct job *j, struct http_client *http) {
+  const struct client_options *o = j->opts;
+  const struct upload_protocol *p = protocol_of(o);
+  unsigned seed = (unsigned)(getpid() ^ (uintptr_t)j ^ (unsigned)(now() * 1e6));
+  int failures = 0, query = j->url != NULL, from_state = j->url != NULL, first_known = 0;
+  uint64_t best = 0;
+  j->http = http;
+  j->started = now();
+  atomic_store(&j->state, JOB_RUNNING);
+  if (!j->url && p->ask_first) {
+    if (p->create(j) != STEP_OK) goto failed;
+    query = 1;
+  }
+  for (;;) {
+    enum step s;
+    int was_query = query;
+    if (query) s = p->query(j);
+    else if (!j->url) s = p->create(j);
+    else if (j->complete) break;
+    else s = p->append(j);
+
+    if (s == STEP_OK) {
+      atomic_store(&j->total, j->src.size);
+      if (j->src.size >= 0 && j->offset > (uint64_t)j->src.size) {
+        s = job_fail(j, "the server holds %" PRIu64 " bytes, more than the %" PRId64 " there are", j->offset,
+                     j->src.size);
+        goto failed;
+      }
+      if (was_query && j->offset > 0 && !j->complete)
+        progress_note(j->progress, "%s: resuming at %" PRIu64 " of %" PRId64 " bytes", j->src.arg, j->offset,
+                      j->src.size);
+      if (j->offset > best) best = j->offset, failures = 0;
+      if (!first_known) j->first_offset = was_query ? j->offset : 0, first_known = 1;
+      query = 0;
+      if (j->complete) break;
+      continue;
+    }
+    if (s == STEP_GONE && from_state && !j->created_here && !o->resume_url) {
+      progress_note(j->progress, "%s: the remembered upload is gone (%s); starting again", j->src.arg, j->reason);
+      forget(j);
+      free(j->url);
+      j->url = NULL;
+      job_acknowledged(j, 0);
+      query = 0;
+      best = 0;
+      continue;
+    }
+    if (s != STEP_RETRY) goto failed;
+    if (++failures > o->retries) {
+      size_t n = strlen(j->reason);
+      snprintf(j->reason + n, sizeof(j->reason) - n, " (gave up after %d attempts)", failures);
+      goto failed;
+    }
+    double d = backoff(o, failures, &seed);
+    progress_note(j->progress, "%s: %s; retrying in %.1fs (attempt %d of %d)", j->src.arg, j->reason, d,
+                  failures + 1, o->retries + 1);
+    atomic_store(&j->retry_at, now() + d);
+    atomic_store(&j->state, JOB_RETRYING);
+    sleep_seconds(d);
+    atomic_store(&j->state, JOB_RUNNING);
+    query = j->url != NULL;
+  }
+  j->finished = now();
+  forget(j);
+  atomic_store(&j->state, JOB_DONE);
+  return 0;
+failed:
+  j->finished = now();
+  atomic_store(&j->state, JOB_FAILED);
+  return -1;
+}

@@ -1,0 +1,119 @@
+/* resumed-upload: uploads files with tus, the IETF draft or the article's
+ * protocol, resuming after any failure. See docs/resumed-upload.1. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "job.h"
+#include "options.h"
+#include "progress.h"
+#include "util.h"
+
+struct run {
+  const struct client_options *opts;
+  struct progress progress;
+  struct job *jobs;
+  size_t n_jobs;
+  _Atomic size_t next; /* the next job a worker takes */
+  _Atomic size_t running_workers;
+};
+
+static void report(struct run *r, struct job *j, int rc) {
+  char b[32], rate[32];
+  double secs = j->finished - j->started;
+  if (rc < 0) {
+    progress_error(&r->progress, "%s: failed: %s", j->src.arg, j->reason);
+    return;
+  }
+  progress_stdout(&r->progress, "%s\t%s\n", j->url, j->src.arg);
+  progress_bytes((double)j->offset, b, sizeof(b));
+  progress_bytes(secs > 0 ? (double)(j->offset - j->first_offset) / secs : 0, rate, sizeof(rate));
+  progress_note(&r->progress, "%s: uploaded %s in %.1fs (%s/s)", j->src.arg, b, secs, rate);
+}
+
+static void *worker(void *arg) {
+  struct run *r = arg;
+  struct http_client http;
+  int ready = http_client_init(&http, r->opts);
+  for (;;) {
+    size_t i = atomic_fetch_add(&r->next, 1);
+    if (i >= r->n_jobs) break;
+    struct job *j = &r->jobs[i];
+    if (atomic_load(&j->state) == JOB_FAILED) { /* could not even open */
+      report(r, j, -1);
+      continue;
+    }
+    int rc = ready < 0 ? (snprintf(j->reason, sizeof(j->reason), "out of memory"), -1) : job_run(j, &http);
+    if (rc < 0) atomic_store(&j->state, JOB_FAILED);
+    report(r, j, rc);
+  }
+  if (ready == 0) http_client_release(&http);
+  atomic_fetch_sub(&r->running_workers, 1);
+  return NULL;
+}
+
+int main(int argc, char **argv) {
+  struct client_options o;
+  struct run r = {.opts = &o};
+  pthread_t threads[64];
+  size_t started = 0;
+  int status = 1;
+
+  /* A cut connection must come back as an error from send(), not kill us. */
+  signal(SIGPIPE, SIG_IGN);
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || util_init() < 0) {
+    fputs("resumed-upload: cannot initialise libcurl or OpenSSL\n", stderr);
+    return 1;
+  }
+  int prc = options_parse(&o, argc, argv);
+  if (prc != OPTIONS_OK) {
+    options_release(&o);
+    curl_global_cleanup();
+    return prc == OPTIONS_EXIT ? 0 : 2;
+  }
+  r.n_jobs = o.n_files;
+  r.jobs = calloc(r.n_jobs, sizeof(*r.jobs));
+  if (!r.jobs || progress_init(&r.progress, r.jobs, r.n_jobs, o.quiet, o.progress_interval) < 0) {
+    fputs("resumed-upload: out of memory\n", stderr);
+    goto out;
+  }
+  for (size_t i = 0; i < r.n_jobs; i++) {
+    int rc = job_init(&r.jobs[i], &o, &r.progress, o.files[i]);
+    if (rc < 0) {
+      snprintf(r.jobs[i].reason, sizeof(r.jobs[i].reason), "cannot start: %s", strerror(-rc));
+      atomic_store(&r.jobs[i].state, JOB_FAILED);
+    }
+  }
+  size_t workers = (size_t)o.parallel < r.n_jobs ? (size_t)o.parallel : r.n_jobs;
+  atomic_store(&r.running_workers, workers);
+  for (; started < workers; started++)
+    if (pthread_create(&threads[started], NULL, worker, &r) != 0) break;
+  atomic_fetch_sub(&r.running_workers, workers - started);
+  if (!started) {
+    fputs("resumed-upload: cannot start a thread\n", stderr);
+    goto out;
+  }
+  while (atomic_load(&r.running_workers) > 0) {
+    struct timespec ts = {0, 200 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    progress_tick(&r.progress);
+  }
+  for (size_t i = 0; i < started; i++) pthread_join(threads[i], NULL);
+  progress_summary(&r.progress);
+  status = 0;
+  for (size_t i = 0; i < r.n_jobs; i++)
+    if (atomic_load(&r.jobs[i].state) != JOB_DONE) status = 1;
+out:
+  for (size_t i = 0; r.jobs && i < r.n_jobs; i++) job_release(&r.jobs[i]);
+  free(r.jobs);
+  progress_release(&r.progress);
+  options_release(&o);
+  curl_global_cleanup();
+  return status;
+}
