@@ -226,6 +226,8 @@ int job_run(struct job *j, struct http_client *http) {
       snprintf(j->reason + n, sizeof(j->reason) - n, " (gave up after %d attempts)", failures);
       goto failed;
     }
+    /* What was sent but not acknowledged may be lost: show only what the server holds. */
+    atomic_store(&j->sent, j->offset);
     double d = backoff(o, failures, &seed);
     progress_note(j->progress, "%s: %s; retrying in %.1fs (attempt %d of %d)", j->src.arg, j->reason, d,
                   failures + 1, o->retries + 1);

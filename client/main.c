@@ -21,7 +21,9 @@ struct run {
   struct job *jobs;
   size_t n_jobs;
   _Atomic size_t next; /* the next job a worker takes */
-  _Atomic size_t running_workers;
+  pthread_mutex_t lock;
+  pthread_cond_t workers_done;
+  size_t running_workers;
 };
 
 static void report(struct run *r, struct job *j, int rc) {
@@ -54,13 +56,15 @@ static void *worker(void *arg) {
     report(r, j, rc);
   }
   if (ready == 0) http_client_release(&http);
-  atomic_fetch_sub(&r->running_workers, 1);
+  pthread_mutex_lock(&r->lock);
+  if (--r->running_workers == 0) pthread_cond_signal(&r->workers_done);
+  pthread_mutex_unlock(&r->lock);
   return NULL;
 }
 
 int main(int argc, char **argv) {
   struct client_options o;
-  struct run r = {.opts = &o};
+  struct run r = {.opts = &o, .lock = PTHREAD_MUTEX_INITIALIZER, .workers_done = PTHREAD_COND_INITIALIZER};
   pthread_t threads[64];
   size_t started = 0;
   int status = 1;
@@ -91,18 +95,26 @@ int main(int argc, char **argv) {
     }
   }
   size_t workers = (size_t)o.parallel < r.n_jobs ? (size_t)o.parallel : r.n_jobs;
-  atomic_store(&r.running_workers, workers);
+  pthread_mutex_lock(&r.lock);
   for (; started < workers; started++)
     if (pthread_create(&threads[started], NULL, worker, &r) != 0) break;
-  atomic_fetch_sub(&r.running_workers, workers - started);
+  r.running_workers = started;
+  /* Redraw progress five times a second until the last worker is done. */
+  while (r.running_workers > 0) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 200 * 1000 * 1000;
+    if (ts.tv_nsec >= 1000000000) ts.tv_sec++, ts.tv_nsec -= 1000000000;
+    if (pthread_cond_timedwait(&r.workers_done, &r.lock, &ts) == ETIMEDOUT) {
+      pthread_mutex_unlock(&r.lock);
+      progress_tick(&r.progress);
+      pthread_mutex_lock(&r.lock);
+    }
+  }
+  pthread_mutex_unlock(&r.lock);
   if (!started) {
     fputs("resumed-upload: cannot start a thread\n", stderr);
     goto out;
-  }
-  while (atomic_load(&r.running_workers) > 0) {
-    struct timespec ts = {0, 200 * 1000 * 1000};
-    nanosleep(&ts, NULL);
-    progress_tick(&r.progress);
   }
   for (size_t i = 0; i < started; i++) pthread_join(threads[i], NULL);
   progress_summary(&r.progress);

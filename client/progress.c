@@ -63,35 +63,40 @@ static int width(void) {
   return 80;
 }
 
-/* One job's progress: "name [####    ]  1.0 MiB / 4.0 MiB  25%  2.0 MiB/s  ETA 0:02" */
-static void describe(struct progress *p, size_t i, int bar, char *out, size_t cap) {
+/* One job's progress: "name [####    ]  1.0 MiB / 4.0 MiB  25%  2.0 MiB/s  ETA 0:02",
+ * fitted into cols columns; a bar only where there is room for one. */
+static void describe(struct progress *p, size_t i, int cols, char *out, size_t cap) {
   struct job *j = &p->jobs[i];
   double sent = (double)atomic_load(&j->sent);
   int64_t total = atomic_load(&j->total);
-  char s[32], t[32], r[32], eta[32], pct[16] = "", bars[32] = "";
+  double f = total > 0 ? sent / (double)total : 0;
+  char s[32], t[32], r[32], eta[32], pct[16] = "", tail[160], name[48];
+  if (f > 1) f = 1;
   progress_bytes(sent, s, sizeof(s));
   if (total >= 0) progress_bytes((double)total, t, sizeof(t));
   else snprintf(t, sizeof(t), "?");
-  if (total > 0) {
-    double f = sent / (double)total;
-    if (f > 1) f = 1;
-    snprintf(pct, sizeof(pct), " %3d%%", (int)(f * 100));
-    if (bar) {
-      int k = (int)(f * 20);
-      bars[0] = '[';
-      for (int b = 0; b < 20; b++) bars[1 + b] = b < k ? '#' : ' ';
-      bars[21] = ']';
-      bars[22] = 0;
-    }
-  }
+  if (total > 0) snprintf(pct, sizeof(pct), " %3d%%", (int)(f * 100));
   if (atomic_load(&j->state) == JOB_RETRYING) {
     double left = atomic_load(&j->retry_at) - now();
-    snprintf(out, cap, "%s %s %s / %s%s  retrying in %.0fs", j->src.arg, bars, s, t, pct, left > 0 ? left : 0);
+    snprintf(tail, sizeof(tail), "%s / %s%s  retrying in %.0fs", s, t, pct, left > 0 ? left : 0);
+  } else {
+    progress_bytes(p->rate[i], r, sizeof(r));
+    duration(total >= 0 && p->rate[i] > 0 ? ((double)total - sent) / p->rate[i] : NAN, eta, sizeof(eta));
+    snprintf(tail, sizeof(tail), "%s / %s%s  %s/s  ETA %s", s, t, pct, r, eta);
+  }
+  size_t nl = strlen(j->src.arg);
+  if (nl > 30) snprintf(name, sizeof(name), "...%s", j->src.arg + nl - 27);
+  else snprintf(name, sizeof(name), "%s", j->src.arg);
+  int room = cols - 1 - (int)strlen(name) - (int)strlen(tail) - 4;
+  if (cols <= 0 || total <= 0 || room < 10) {
+    snprintf(out, cap, "%s  %s", name, tail);
     return;
   }
-  progress_bytes(p->rate[i], r, sizeof(r));
-  duration(total >= 0 && p->rate[i] > 0 ? ((double)total - sent) / p->rate[i] : NAN, eta, sizeof(eta));
-  snprintf(out, cap, "%s %s %s / %s%s  %s/s  ETA %s", j->src.arg, bars, s, t, pct, r, eta);
+  char bar[40];
+  int w = room > 30 ? 30 : room, k = (int)(f * w);
+  for (int b = 0; b < w; b++) bar[b] = b < k ? '#' : '-';
+  bar[w] = 0;
+  snprintf(out, cap, "%s [%s] %s", name, bar, tail);
 }
 
 static int active(struct job *j) {
@@ -109,7 +114,7 @@ static void draw_live(struct progress *p) {
   char line[1024];
   for (size_t i = 0; i < p->n_jobs; i++) {
     if (!active(&p->jobs[i])) continue;
-    describe(p, i, w >= 100, line, sizeof(line));
+    describe(p, i, w, line, sizeof(line));
     /* A wrapped line would throw off the cursor arithmetic. */
     if ((int)strlen(line) > w - 1) line[w - 1] = 0;
     fprintf(p->err, "%s\033[K\n", line);
