@@ -21,7 +21,7 @@ SRC_LIB     := src/http.c src/router.c src/article.c src/endpoint.c src/cors.c s
                src/upload_request.c src/static_files.c src/upload.c src/checksum.c \
                src/store.c src/store_fs.c src/config.c src/util.c src/log.c
 LLHTTP_SRC  := $(LLHTTP_DIR)/llhttp.c $(LLHTTP_DIR)/api.c $(LLHTTP_DIR)/http.c
-UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+UNIT_SRC    := $(filter-out tests/unit/test_client.c,$(wildcard tests/unit/test_*.c))
 # The command-line client shares only the digest and small helpers with the server.
 CLIENT_SRC  := client/main.c client/options.c client/job.c client/http_client.c client/source.c \
                client/state.c client/progress.c client/tus_client.c client/ietf_client.c \
@@ -34,8 +34,8 @@ OBJ         := $(SRC_LIB:src/%.c=build/obj/%.o)
 LLHTTP_OBJ  := build/obj/llhttp/llhttp.o build/obj/llhttp/api.o build/obj/llhttp/http.o
 ASAN_OBJ    := $(SRC_LIB:src/%.c=build/asan/obj/%.o)
 ASAN_LLHTTP := build/asan/obj/llhttp/llhttp.o build/asan/obj/llhttp/api.o build/asan/obj/llhttp/http.o
-UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=build/unit/%)
-ASAN_UNIT   := $(UNIT_SRC:tests/unit/%.c=build/asan/unit/%)
+UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=build/unit/%) build/unit/test_client
+ASAN_UNIT   := $(UNIT_SRC:tests/unit/%.c=build/asan/unit/%) build/asan/unit/test_client
 
 CLIENT_OBJ  := $(CLIENT_SRC:client/%.c=build/client/%.o) $(CLIENT_SHARED:src/%.c=build/obj/%.o)
 ASAN_CLIENT_OBJ := $(CLIENT_SRC:client/%.c=build/asan/client/%.o) $(CLIENT_SHARED:src/%.c=build/asan/obj/%.o)
@@ -96,6 +96,18 @@ build/unit/%: tests/unit/%.c tests/unit/unit.h $(OBJ) $(LLHTTP_OBJ)
 build/asan/unit/%: tests/unit/%.c tests/unit/unit.h $(ASAN_OBJ) $(ASAN_LLHTTP)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -Itests/unit -o $@ $< $(ASAN_OBJ) $(ASAN_LLHTTP) $(LDLIBS)
+
+# The client's unit test includes job.c for its statics.
+CLIENT_UNIT_OBJ := $(filter-out build/client/main.o build/client/job.o,$(CLIENT_OBJ))
+ASAN_CLIENT_UNIT_OBJ := $(filter-out build/asan/client/main.o build/asan/client/job.o,$(ASAN_CLIENT_OBJ))
+
+build/unit/test_client: tests/unit/test_client.c tests/unit/unit.h client/*.c client/*.h $(CLIENT_UNIT_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(CLIENT_CFLAGS) -Itests/unit -o $@ $< $(CLIENT_UNIT_OBJ) $(CLIENT_LIBS)
+
+build/asan/unit/test_client: tests/unit/test_client.c tests/unit/unit.h client/*.c client/*.h $(ASAN_CLIENT_UNIT_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(CLIENT_CFLAGS) $(SAN_FLAGS) -Itests/unit -o $@ $< $(ASAN_CLIENT_UNIT_OBJ) $(CLIENT_LIBS)
 
 unit: $(UNIT_BIN)
 

@@ -22,7 +22,7 @@ static const struct upload_protocol *protocol_of(const struct client_options *o)
 }
 
 int job_init(struct job *j, const struct client_options *o, struct progress *p, const char *arg) {
-  *j = (struct job){.opts = o, .progress = p};
+  *j = (struct job){.opts = o, .progress = p, .proto = protocol_of(o)};
   atomic_store(&j->total, -1);
   uint64_t chunk = o->chunk_size ? o->chunk_size : STDIN_CHUNK_DEFAULT;
   int rc = source_open(&j->src, arg, chunk);
@@ -36,7 +36,7 @@ int job_init(struct job *j, const struct client_options *o, struct progress *p, 
   if (!o->state_file || j->src.is_stdin || o->protocol == PROTO_ARTICLE) return 0;
   char abs[PATH_MAX];
   if (!realpath(arg, abs)) return -errno;
-  rc = state_key(abs, &j->src.st, o->url, protocol_of(o)->name, j->key);
+  rc = state_key(abs, &j->src.st, o->url, j->proto->name, j->key);
   if (rc < 0) return rc;
   if (!j->url) {
     char url[4096];
@@ -175,7 +175,7 @@ static void forget(struct job *j) {
 
 int job_run(struct job *j, struct http_client *http) {
   const struct client_options *o = j->opts;
-  const struct upload_protocol *p = protocol_of(o);
+  const struct upload_protocol *p = j->proto;
   unsigned seed = (unsigned)(getpid() ^ (uintptr_t)j ^ (unsigned)(now() * 1e6));
   int failures = 0, query = j->url != NULL, from_state = j->url != NULL, first_known = 0;
   uint64_t best = 0;

@@ -13,12 +13,14 @@
 #include "state.h"
 
 struct progress;
+struct upload_protocol;
 
 enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_RETRYING, JOB_DONE, JOB_FAILED };
 
 struct job {
   const struct client_options *opts;
   struct progress *progress;
+  const struct upload_protocol *proto;
   struct http_client *http; /* the worker's, while running */
   struct source src;
   char key[STATE_KEY_LEN + 1]; /* state file key; empty when not remembered */
