@@ -85,7 +85,7 @@ static enum step article_append(struct job *j) {
   int last, rc;
   enum step s;
   if (sibling(j, "upload", url, sizeof(url)) < 0) return job_fail(j, "cannot make the upload URL");
-  if ((rc = job_next_body(j, &b, &last)) < 0) return job_fail(j, "cannot read %s: %s", j->src.arg, strerror(-rc));
+  if ((rc = job_next_body(j, &b, &last)) < 0) return job_body_failed(j, rc);
   /* X-File-Size is not sent by the article's page, but its server reads it
    * to know when the upload is complete. */
   if (http_header_add(&h, "X-File-Id: %s", file_id(j)) < 0 ||

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "options.h"
+#include "util.h"
 
 /* libcurl's default upload buffer is 64 KiB; a larger one halves the
  * read/send calls for a large file at no cost worth counting. */
@@ -243,6 +244,11 @@ const char *http_call_header(const struct http_call *call, const char *name, cha
     p = eol + 1;
   }
   return NULL;
+}
+
+int http_call_number(const struct http_call *call, const char *name, uint64_t *out) {
+  char v[32];
+  return http_call_header(call, name, v, sizeof(v)) && parse_u64_strict(v, strlen(v), out) == 0 ? 0 : -1;
 }
 
 /* The string value of "key" in a flat JSON object; enough for RFC 9457

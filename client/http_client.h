@@ -61,6 +61,8 @@ void http_call_release(struct http_call *call);
 /* The value of the final answer's header name (case-insensitive), trimmed,
  * copied into out; NULL when absent or longer than cap - 1. */
 const char *http_call_header(const struct http_call *call, const char *name, char *out, size_t cap);
+/* A header holding a strict decimal number: 0, or -1 when absent or not one. */
+int http_call_number(const struct http_call *call, const char *name, uint64_t *out);
 /* A short reason for a non-2xx answer: a problem+json "detail" or "title",
  * else the first line of the body, else the status line's reason phrase. */
 void http_call_reason(const struct http_call *call, char *out, size_t cap);

@@ -30,11 +30,6 @@ static int answer_complete(struct job *j, const struct http_call *call) {
   return -1;
 }
 
-static int number(const struct http_call *call, const char *name, uint64_t *out) {
-  char v[32];
-  return http_call_header(call, name, v, sizeof(v)) && parse_u64_strict(v, strlen(v), out) == 0 ? 0 : -1;
-}
-
 static int body_headers(struct job *j, struct curl_slist **h, const struct body *b, int last) {
   if (version_headers(j, h) < 0 || complete_header(j, h, last) < 0) return -ENOMEM;
   /* Upload-Length from draft -04 (interop 5) on; it lets the server refuse
@@ -45,17 +40,10 @@ static int body_headers(struct job *j, struct curl_slist **h, const struct body 
   return job_digest_header(j, b, h, 1);
 }
 
-static enum step body_read_failed(struct job *j, int rc) {
-  if (rc == -ESPIPE)
-    return job_fail(j, "the server's offset %" PRIu64 " is outside the bytes still held from standard input",
-                    j->offset);
-  return job_fail(j, "cannot read %s: %s", j->src.arg, strerror(-rc));
-}
-
 /* After a 2xx to a request that carried b: the new offset and completeness. */
 static void acknowledged(struct job *j, const struct http_call *call, const struct body *b, int last) {
   uint64_t end = j->offset + b->len, offset;
-  if (number(call, "upload-offset", &offset) < 0 || offset < j->offset || offset > end) offset = end;
+  if (http_call_number(call, "upload-offset", &offset) < 0 || offset < j->offset || offset > end) offset = end;
   job_acknowledged(j, offset);
   if (j->src.size >= 0) j->length_declared = 1;
   int c = answer_complete(j, call);
@@ -69,7 +57,7 @@ static enum step ietf_create(struct job *j) {
   int last, rc;
   enum step s;
   char loc[4096];
-  if ((rc = job_next_body(j, &b, &last)) < 0) return body_read_failed(j, rc);
+  if ((rc = job_next_body(j, &b, &last)) < 0) return job_body_failed(j, rc);
   if ((rc = body_headers(j, &h, &b, last)) < 0) {
     s = job_fail(j, "cannot prepare the request: %s", strerror(-rc));
     goto out;
@@ -106,36 +94,11 @@ out:
 static enum step ietf_query(struct job *j) {
   struct curl_slist *h = NULL;
   struct http_call call = {.method = "HEAD", .url = j->url};
-  uint64_t offset, length;
   enum step s;
   if (version_headers(j, &h) < 0) return job_fail(j, "out of memory");
   call.headers = h;
   http_call_perform(j->http, &call);
-  if ((s = job_transient(j, &call)) == STEP_RETRY) goto out;
-  if (call.status == 404 || call.status == 410 || call.status == 403) {
-    http_call_reason(&call, j->reason, sizeof(j->reason));
-    s = STEP_GONE;
-    goto out;
-  }
-  if (call.status < 200 || call.status > 299) {
-    s = job_fail_answer(j, &call);
-    goto out;
-  }
-  if (number(&call, "upload-offset", &offset) < 0) {
-    s = job_fail(j, "the server's answer to HEAD had no valid Upload-Offset");
-    goto out;
-  }
-  if (number(&call, "upload-length", &length) == 0) {
-    j->length_declared = 1;
-    if (j->src.size >= 0 && length != (uint64_t)j->src.size) {
-      s = job_fail(j, "the upload at %s is %" PRIu64 " bytes long, not %" PRId64, j->url, length, j->src.size);
-      goto out;
-    }
-  }
-  job_acknowledged(j, offset);
-  j->complete = answer_complete(j, &call) == 1;
-  s = STEP_OK;
-out:
+  if ((s = job_offset_answer(j, &call)) == STEP_OK) j->complete = answer_complete(j, &call) == 1;
   curl_slist_free_all(h);
   http_call_release(&call);
   return s;
@@ -147,7 +110,7 @@ static enum step ietf_append(struct job *j) {
   struct body b;
   int last, rc;
   enum step s;
-  if ((rc = job_next_body(j, &b, &last)) < 0) return body_read_failed(j, rc);
+  if ((rc = job_next_body(j, &b, &last)) < 0) return job_body_failed(j, rc);
   if ((rc = body_headers(j, &h, &b, last)) < 0 || http_header_add(&h, "Upload-Offset: %" PRIu64, j->offset) < 0 ||
       (j->opts->ietf_version >= 6 && http_header_add(&h, "Content-Type: application/partial-upload") < 0)) {
     s = job_fail(j, "cannot prepare the request: %s", strerror(rc < 0 ? -rc : ENOMEM));
@@ -157,16 +120,7 @@ static enum step ietf_append(struct job *j) {
   call.body = &b;
   job_watch_call(j, &call, j->offset);
   http_call_perform(j->http, &call);
-  if ((s = job_transient(j, &call)) == STEP_RETRY) goto out;
-  if (call.status == 404 || call.status == 410) {
-    http_call_reason(&call, j->reason, sizeof(j->reason));
-    s = STEP_GONE;
-    goto out;
-  }
-  if (call.status < 200 || call.status > 299) {
-    s = job_fail_answer(j, &call);
-    goto out;
-  }
+  if ((s = job_append_answer(j, &call)) != STEP_OK) goto out;
   acknowledged(j, &call, &b, last);
   s = STEP_OK;
 out:

@@ -104,6 +104,46 @@ enum step job_fail_answer(struct job *j, const struct http_call *call) {
   return STEP_FAIL;
 }
 
+static enum step gone(struct job *j, const struct http_call *call) {
+  http_call_reason(call, j->reason, sizeof(j->reason));
+  return STEP_GONE;
+}
+
+enum step job_offset_answer(struct job *j, const struct http_call *call) {
+  uint64_t offset, length;
+  if (job_transient(j, call) == STEP_RETRY) return STEP_RETRY;
+  /* 403: tusd and others answer so for an upload that is not, or no longer, ours to see. */
+  if (call->status == 404 || call->status == 410 || call->status == 403) return gone(j, call);
+  if (call->status < 200 || call->status > 299) return job_fail_answer(j, call);
+  if (http_call_number(call, "upload-offset", &offset) < 0)
+    return job_fail(j, "the server's answer to HEAD had no valid Upload-Offset");
+  if (http_call_number(call, "upload-length", &length) == 0) {
+    j->length_declared = 1;
+    if (j->src.size >= 0 && length != (uint64_t)j->src.size)
+      return job_fail(j, "the upload at %s is %" PRIu64 " bytes long, not %" PRId64, j->url, length, j->src.size);
+  }
+  job_acknowledged(j, offset);
+  return STEP_OK;
+}
+
+enum step job_append_answer(struct job *j, const struct http_call *call) {
+  if (job_transient(j, call) == STEP_RETRY) return STEP_RETRY;
+  if (call->status == 460) { /* tus checksum mismatch: the chunk was dropped; send it again */
+    http_call_reason(call, j->reason, sizeof(j->reason));
+    return STEP_RETRY;
+  }
+  if (call->status == 404 || call->status == 410) return gone(j, call);
+  if (call->status < 200 || call->status > 299) return job_fail_answer(j, call);
+  return STEP_OK;
+}
+
+enum step job_body_failed(struct job *j, int rc) {
+  if (rc == -ESPIPE)
+    return job_fail(j, "the server's offset %" PRIu64 " is outside the bytes still held from standard input",
+                    j->offset);
+  return job_fail(j, "cannot read %s: %s", j->src.arg, strerror(-rc));
+}
+
 enum step job_fail(struct job *j, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

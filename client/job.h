@@ -77,6 +77,15 @@ int job_next_body(struct job *j, struct body *b, int *last);
 void job_watch_call(struct job *j, struct http_call *call, uint64_t base);
 /* STEP_RETRY with reason set for a failed exchange, 5xx, 409 or 423; else STEP_OK. */
 enum step job_transient(struct job *j, const struct http_call *call);
+/* What an answer to HEAD says: STEP_RETRY (transient), STEP_GONE (404, 410,
+ * 403), STEP_FAIL (other non-2xx, no Upload-Offset, a length that is not the
+ * source's), or STEP_OK with the offset acknowledged and length_declared set. */
+enum step job_offset_answer(struct job *j, const struct http_call *call);
+/* What an answer to a request with a body says: STEP_RETRY (transient, or a
+ * 460 checksum mismatch), STEP_GONE (404, 410), STEP_FAIL (other non-2xx) or STEP_OK. */
+enum step job_append_answer(struct job *j, const struct http_call *call);
+/* STEP_FAIL for a source that cannot give the next bytes (source_body's error). */
+enum step job_body_failed(struct job *j, int rc);
 /* STEP_FAIL with reason set from a non-2xx answer. */
 enum step job_fail_answer(struct job *j, const struct http_call *call);
 enum step job_fail(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -71,11 +71,6 @@ static int metadata_header(struct job *j, struct curl_slist **headers) {
   return len ? http_header_add(headers, "Upload-Metadata: %s", buf) : 0;
 }
 
-static int number(const struct http_call *call, const char *name, uint64_t *out) {
-  char v[32];
-  return http_call_header(call, name, v, sizeof(v)) && parse_u64_strict(v, strlen(v), out) == 0 ? 0 : -1;
-}
-
 static enum step not_tus(struct job *j, const struct http_call *call) {
   return job_fail(j, "the server at %s does not speak tus (its answer, %ld, had no Tus-Resumable header)",
                   call->url, call->status);
@@ -89,7 +84,7 @@ static enum step tus_create(struct job *j) {
   enum step s;
   char tr[32], loc[4096];
   /* Standard input: read the first chunk to learn whether the length is known. */
-  if ((rc = job_next_body(j, &b, &last)) < 0) return job_fail(j, "cannot read %s: %s", j->src.arg, strerror(-rc));
+  if ((rc = job_next_body(j, &b, &last)) < 0) return job_body_failed(j, rc);
   if (http_header_add(&h, TUS_VERSION) < 0 || metadata_header(j, &h) < 0 ||
       (j->src.size >= 0 ? http_header_add(&h, "Upload-Length: %" PRId64, j->src.size)
                         : http_header_add(&h, "Upload-Defer-Length: 1")) < 0) {
@@ -125,38 +120,14 @@ static enum step tus_query(struct job *j) {
   struct curl_slist *h = NULL;
   struct http_call call = {.method = "HEAD", .url = j->url};
   char tr[32];
-  uint64_t offset, length;
   enum step s;
   if (http_header_add(&h, TUS_VERSION) < 0) return job_fail(j, "out of memory");
   call.headers = h;
   http_call_perform(j->http, &call);
-  if ((s = job_transient(j, &call)) == STEP_RETRY) goto out;
-  if (call.status == 404 || call.status == 410 || call.status == 403) {
-    http_call_reason(&call, j->reason, sizeof(j->reason));
-    s = STEP_GONE;
-    goto out;
-  }
-  if (!http_call_header(&call, "tus-resumable", tr, sizeof(tr))) {
-    s = not_tus(j, &call);
-    goto out;
-  }
-  if (call.status < 200 || call.status > 299) {
-    s = job_fail_answer(j, &call);
-    goto out;
-  }
-  if (number(&call, "upload-offset", &offset) < 0) {
-    s = job_fail(j, "the server's answer to HEAD had no valid Upload-Offset");
-    goto out;
-  }
-  j->length_declared = number(&call, "upload-length", &length) == 0;
-  if (j->length_declared && j->src.size >= 0 && length != (uint64_t)j->src.size) {
-    s = job_fail(j, "the upload at %s is %" PRIu64 " bytes long, not %" PRId64, j->url, length, j->src.size);
-    goto out;
-  }
-  job_acknowledged(j, offset);
-  j->complete = j->length_declared && offset == length;
-  s = STEP_OK;
-out:
+  s = job_offset_answer(j, &call);
+  if (s == STEP_OK && !http_call_header(&call, "tus-resumable", tr, sizeof(tr))) s = not_tus(j, &call);
+  /* Without Upload-Length the length is deferred and not yet declared. */
+  if (s == STEP_OK) j->complete = j->length_declared && j->offset == (uint64_t)j->src.size;
   curl_slist_free_all(h);
   http_call_release(&call);
   return s;
@@ -169,12 +140,7 @@ static enum step tus_append(struct job *j) {
   int last, rc;
   uint64_t offset;
   enum step s;
-  if ((rc = job_next_body(j, &b, &last)) < 0) {
-    if (rc == -ESPIPE)
-      return job_fail(j, "the server's offset %" PRIu64 " is outside the bytes still held from standard input",
-                      j->offset);
-    return job_fail(j, "cannot read %s: %s", j->src.arg, strerror(-rc));
-  }
+  if ((rc = job_next_body(j, &b, &last)) < 0) return job_body_failed(j, rc);
   if (http_header_add(&h, TUS_VERSION) < 0 || http_header_add(&h, "Upload-Offset: %" PRIu64, j->offset) < 0 ||
       http_header_add(&h, "Content-Type: application/offset+octet-stream") < 0 ||
       (last && !j->length_declared && http_header_add(&h, "Upload-Length: %" PRId64, j->src.size) < 0)) {
@@ -189,22 +155,8 @@ static enum step tus_append(struct job *j) {
   call.body = &b;
   job_watch_call(j, &call, j->offset);
   http_call_perform(j->http, &call);
-  if ((s = job_transient(j, &call)) == STEP_RETRY) goto out;
-  if (call.status == 460) { /* checksum mismatch: the chunk was dropped; send it again */
-    http_call_reason(&call, j->reason, sizeof(j->reason));
-    s = STEP_RETRY;
-    goto out;
-  }
-  if (call.status == 404 || call.status == 410) {
-    http_call_reason(&call, j->reason, sizeof(j->reason));
-    s = STEP_GONE;
-    goto out;
-  }
-  if (call.status < 200 || call.status > 299) {
-    s = job_fail_answer(j, &call);
-    goto out;
-  }
-  if (number(&call, "upload-offset", &offset) < 0 || offset < j->offset || offset > j->offset + b.len) {
+  if ((s = job_append_answer(j, &call)) != STEP_OK) goto out;
+  if (http_call_number(&call, "upload-offset", &offset) < 0 || offset < j->offset || offset > j->offset + b.len) {
     snprintf(j->reason, sizeof(j->reason), "the server's answer to PATCH had no valid Upload-Offset");
     s = STEP_RETRY;
     goto out;
