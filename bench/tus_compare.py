@@ -71,7 +71,7 @@ from proclib import cleanup, cpu_seconds, on_signal, procs, status_kb, temps  # 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-NODE_DIR = os.path.join(HERE, "tus-node")
+NODE_DIR = os.path.join(ROOT, "tests", "tus-node")
 
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
 DURATION = int(os.environ.get("DURATION", "10"))
@@ -164,7 +164,7 @@ def ensure_node_deps():
     if not shutil.which(NODE):
         raise RuntimeError(f"{NODE} not found (need Node.js >= 20.19 for @tus/server 2.x)")
     if not os.path.exists(os.path.join(NODE_DIR, "node_modules", "@tus", "server", "package.json")):
-        log("# installing @tus/server + @tus/file-store from bench/tus-node/package-lock.json (npm ci)")
+        log("# installing @tus/server + @tus/file-store from tests/tus-node/package-lock.json (npm ci)")
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True,
                        stdout=subprocess.DEVNULL)
     vers = {}

@@ -50,6 +50,7 @@ RESUMED_BIN=build/asan/resumed run_suite blackbox-asan python3 tests/blackbox/ru
 RESUMED_BIN=build/resumed run_suite conformance tests/conformance/run.sh
 run_suite conformance-selftest python3 tests/conformance/selftest.py
 RESUMED_BIN=build/resumed run_suite interop tests/interop/run.sh
+RESUMED_BIN=build/resumed RESUMED_UPLOAD_BIN=build/asan/resumed-upload run_suite client tests/client/run.sh
 RESUMED_BIN=build/resumed run_suite browser tests/browser/run.sh
 
 echo

@@ -1,4 +1,5 @@
-// server.mjs - @tus/server + @tus/file-store baseline for bench/tus_compare.py.
+// server.mjs - @tus/server + @tus/file-store: the baseline of bench/tus_compare.py and a foreign
+// tus server for the client tests (tests/client/test_tus_node.py).
 //
 // Usage: node server.mjs PORT DIR     (or env PORT / TUS_DIR; PORT 0 picks one)
 // Prints "tus-node: listening on http://127.0.0.1:PORT" on stderr once bound,
