@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "options.h"
@@ -126,6 +127,7 @@ static size_t keep_header(char *line, size_t size, size_t nitems, void *arg) {
       if (!loc) return 0;
       free(call->interim_location);
       call->interim_location = loc;
+      if (call->on_location) call->on_location(call->arg, loc);
     }
     return n;
   }
@@ -144,10 +146,27 @@ static size_t keep_header(char *line, size_t size, size_t nitems, void *arg) {
   return n;
 }
 
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* libcurl calls this at least once a second. Its own low-speed limit
+ * averages over a window of several seconds, so a stall would be noticed
+ * only seconds late; here it is the time since the last byte moved. */
 static int progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
-  (void)dltotal, (void)dlnow, (void)ultotal;
+  (void)dltotal, (void)ultotal;
   struct http_call *call = arg;
+  double t = now();
   if (call->on_sent && ulnow >= 0) call->on_sent(call->arg, (uint64_t)ulnow);
+  if (ulnow + dlnow != call->moved || call->last_move == 0) {
+    call->moved = ulnow + dlnow;
+    call->last_move = t;
+  } else if (t - call->last_move >= call->stall_after) {
+    call->stalled = 1;
+    return 1;
+  }
   return 0;
 }
 
@@ -171,9 +190,10 @@ int http_call_perform(struct http_client *c, struct http_call *call) {
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, call->error);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(o->connect_timeout * 1000));
-  /* A stall: not one byte moved either way for --stall-timeout seconds. */
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)(o->stall_timeout + 0.999));
+  call->stalled = 0;
+  call->moved = 0;
+  call->last_move = 0;
+  call->stall_after = o->stall_timeout;
   curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, keep_header);
   curl_easy_setopt(h, CURLOPT_HEADERDATA, call);
@@ -203,7 +223,9 @@ int http_call_perform(struct http_client *c, struct http_call *call) {
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
   curl_slist_free_all(all);
   if (call->code != CURLE_OK) {
-    if (!call->error[0]) snprintf(call->error, sizeof(call->error), "%s", curl_easy_strerror(call->code));
+    if (call->stalled)
+      snprintf(call->error, sizeof(call->error), "no byte moved for %g s", o->stall_timeout);
+    else if (!call->error[0]) snprintf(call->error, sizeof(call->error), "%s", curl_easy_strerror(call->code));
     return -EIO;
   }
   if (call->in_interim || call->status < 200) {

@@ -28,6 +28,8 @@ struct http_call {
   const struct body *body;    /* NULL: none */
   /* told how many body bytes libcurl has handed to the socket so far */
   void (*on_sent)(void *arg, uint64_t sent);
+  /* told a 104's Location as soon as it arrives (IETF draft) */
+  void (*on_location)(void *arg, const char *location);
   void *arg;
 
   /* answer, filled by http_call_perform, freed by http_call_release */
@@ -41,7 +43,11 @@ struct http_call {
   char body_start[HTTP_BODY_KEEP + 1];
   size_t body_len;
   int in_interim;
+  int stalled; /* ended because no byte moved for --stall-timeout */
   uint64_t body_pos;
+  curl_off_t moved;   /* bytes up and down, for stall detection */
+  double last_move;   /* monotonic seconds */
+  double stall_after;
 };
 
 struct http_client {
@@ -54,7 +60,8 @@ int http_client_init(struct http_client *c, const struct client_options *o);
 void http_client_release(struct http_client *c);
 
 /* 0 when a final answer arrived (call->status), -EIO when the exchange
- * failed (call->code and call->error say why). Either way, release after. */
+ * failed (call->code and call->error say why; call->stalled when no byte
+ * moved either way for --stall-timeout). Either way, release after. */
 int http_call_perform(struct http_client *c, struct http_call *call);
 void http_call_release(struct http_call *call);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "job.h"
+#include "progress.h"
 #include "util.h"
 
 static int version_headers(struct job *j, struct curl_slist **h) {
@@ -50,6 +51,13 @@ static void acknowledged(struct job *j, const struct http_call *call, const stru
   j->complete = c >= 0 ? c : last && offset == end;
 }
 
+/* The 104 named the upload: remember it now, so that even a run killed
+ * during this first request can be continued. */
+static void early_location(void *arg, const char *location) {
+  struct job *j = arg;
+  if (job_set_url(j, location) < 0) progress_note(j->progress, "%s: a 104 with an unusable Location", j->src.arg);
+}
+
 static enum step ietf_create(struct job *j) {
   struct curl_slist *h = NULL;
   struct http_call call = {.method = "POST", .url = j->opts->url};
@@ -65,8 +73,9 @@ static enum step ietf_create(struct job *j) {
   call.headers = h;
   call.body = &b;
   job_watch_call(j, &call, 0);
+  call.on_location = early_location;
   http_call_perform(j->http, &call);
-  /* The 104 named the upload: whatever happens next, it can be resumed. */
+  /* A final Location, or the 104's: whatever happened, the upload can be resumed. */
   const char *location = call.code == CURLE_OK && http_call_header(&call, "location", loc, sizeof(loc))
                              ? loc : call.interim_location;
   if (location && job_set_url(j, location) < 0) {

@@ -77,6 +77,10 @@ void job_watch_call(struct job *j, struct http_call *call, uint64_t base) {
 }
 
 enum step job_transient(struct job *j, const struct http_call *call) {
+  if (call->stalled) {
+    snprintf(j->reason, sizeof(j->reason), "stalled: %s", call->error);
+    return STEP_RETRY;
+  }
   if (call->code != CURLE_OK) {
     switch (call->code) {
     case CURLE_COULDNT_CONNECT:
@@ -85,7 +89,7 @@ enum step job_transient(struct job *j, const struct http_call *call) {
       snprintf(j->reason, sizeof(j->reason), "cannot connect to the server: %s", call->error);
       break;
     case CURLE_OPERATION_TIMEDOUT:
-      snprintf(j->reason, sizeof(j->reason), "stalled or timed out: %s", call->error);
+      snprintf(j->reason, sizeof(j->reason), "timed out: %s", call->error);
       break;
     default:
       snprintf(j->reason, sizeof(j->reason), "connection failed: %s", call->error);
@@ -161,6 +165,11 @@ int job_set_url(struct job *j, const char *location) {
   if (curl_url_set(u, CURLUPART_URL, j->opts->url, 0) == CURLUE_OK &&
       curl_url_set(u, CURLUPART_URL, location, 0) == CURLUE_OK &&
       curl_url_get(u, CURLUPART_URL, &abs, 0) == CURLUE_OK) {
+    if (j->url && j->created_here && strcmp(j->url, abs) == 0) { /* a 104's, told again */
+      curl_free(abs);
+      curl_url_cleanup(u);
+      return 0;
+    }
     free(j->url);
     j->url = strdup(abs);
     rc = j->url ? 0 : -ENOMEM;

@@ -174,7 +174,11 @@ static void test_transient(void) {
   snprintf(c.error, sizeof(c.error), "Failed to connect");
   CHECK(job_transient(&j, &c) == STEP_RETRY && strstr(j.reason, "cannot connect"));
   c.code = CURLE_OPERATION_TIMEDOUT;
+  CHECK(job_transient(&j, &c) == STEP_RETRY && strstr(j.reason, "timed out"));
+  c.code = CURLE_ABORTED_BY_CALLBACK;
+  c.stalled = 1;
   CHECK(job_transient(&j, &c) == STEP_RETRY && strstr(j.reason, "stalled"));
+  c.stalled = 0;
   c.code = CURLE_SEND_ERROR;
   CHECK(job_transient(&j, &c) == STEP_RETRY && strstr(j.reason, "connection failed"));
   long retry[] = {500, 502, 503, 507, 409, 423}, final[] = {200, 204, 400, 403, 404, 410, 412, 413, 460};
