@@ -576,3 +576,12 @@ def recorded_requests(proxy):
     for raw in proxy.recorded_streams():
         out.extend(r for r in parse_requests(raw) if r.header('X-Test-Harness') is None)
     return out
+
+
+def upload_files(srv):
+    """Data files of the uploads in a resumed server's dir: DIR/uploads/<32 hex key> (not the
+    .meta files, nor the server's transient dot files)."""
+    d = os.path.join(srv.dir, 'uploads')
+    if not os.path.isdir(d):
+        return []
+    return sorted(os.path.join(d, n) for n in os.listdir(d) if re.fullmatch(r'[0-9a-f]{32}', n))

@@ -6,9 +6,9 @@ import os
 import re
 import time
 
-from clientlib import (FAST, FaultProxy, Server, base_url, check, eq, expect_download, expect_rc,
-                       file_sha, files_url, make_file, one_url, out_lines, resume_lines, retry_lines,
-                       run_client, Client, sha, state_entries, summary)
+from clientlib import (upload_files, FAST, FaultProxy, Server, base_url, check, eq, expect_download,
+                       expect_rc, file_sha, files_url, make_file, one_url, out_lines, resume_lines,
+                       retry_lines, run_client, Client, sha, state_entries, summary)
 
 MiB = 1 << 20
 
@@ -65,7 +65,7 @@ def test_cuts_article():
     lines = out_lines(c)
     eq(len(lines), 1, 'stdout lines')
     check(lines[0][0].startswith(ep + 'upload#'), 'article URL %r' % lines[0][0])
-    files = srv.data_files()
+    files = upload_files(srv)
     eq(len(files), 1, 'data files on the server')
     eq((os.path.getsize(files[0]), file_sha(files[0])), (len(data), sha(data)),
        'article upload after %d cuts: stored (length, sha256)' % p.cuts)

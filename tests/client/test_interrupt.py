@@ -5,10 +5,10 @@ SIGKILL and run again (state file), and --resume URL."""
 import os
 import time
 
-from clientlib import (FAST, FaultProxy, Server, base_url, check, default_state_file, eq,
-                       expect_download, expect_rc, file_sha, files_url, http_req, make_file, one_url,
-                       out_lines, resume_lines, retry_lines, run_client, Client, sha, state_entries,
-                       summary, tmpdir, wait_until)
+from clientlib import (upload_files, FAST, FaultProxy, Server, base_url, check, default_state_file,
+                       eq, expect_download, expect_rc, file_sha, files_url, http_req, make_file,
+                       one_url, out_lines, resume_lines, retry_lines, run_client, Client, sha,
+                       state_entries, summary, tmpdir)
 
 MiB = 1 << 20
 
@@ -32,7 +32,7 @@ def _check_stored(srv, proto, c, path, data, ep):
         lines = out_lines(c)
         eq(len(lines), 1, 'stdout lines')
         check(lines[0][0].startswith(ep + 'upload#'), 'article URL %r' % lines[0][0])
-        files = srv.data_files()
+        files = upload_files(srv)
         eq(len(files), 1, 'data files')
         eq((os.path.getsize(files[0]), file_sha(files[0])), (len(data), sha(data)), 'stored (length, sha256)')
         return lines[0][0]
@@ -59,7 +59,8 @@ def _server_killed(proto):
     p.throttle(None)
     rc = c.wait(45)
     eq(rc, 0, '%s: exit status after the server was killed and restarted\n%s' % (proto, c.describe()))
-    check(retry_lines(c, path), '%s: no retry line although the server was killed\n%s' % (proto, c.describe()))
+    check(retry_lines(c, path), '%s: no retry line although the server was killed\n%s'
+          % (proto, c.describe()))
     _check_stored(srv, proto, c, path, data, ep)
     eq(summary(c), (1, 0), 'summary')
     eq(state_entries(), [], 'state entries')
@@ -109,8 +110,9 @@ def _start_and_kill(proto, args, size, state_file=None, want_state=True):
 
 def _server_upload_url(srv, ep):
     """The upload URL of the one upload in the server's dir (DIR/uploads/<key>, URL <ep><key>)."""
-    files = srv.data_files()
-    eq(len(files), 1, 'uploads in the server dir')
+    files = upload_files(srv)
+    check(len(files) == 1, 'uploads in the server dir: %r' % [(os.path.basename(f), os.path.getsize(f))
+                                                             for f in files])
     return ep + os.path.basename(files[0])
 
 

@@ -5,14 +5,13 @@ Every stored result is compared by SHA-256 with what was sent."""
 import base64
 import hashlib
 import os
-import re
 import struct
 import zlib
 
-from clientlib import (FAST, FaultProxy, Server, base_url, check, eq, expect_download, expect_rc,
-                       files_url, http_req, make_file, one_url, out_lines, recorded_requests,
-                       resume_lines, retry_lines, run_client, Client, sha, state_entries, summary,
-                       tmpdir, wait_until, file_sha)
+from clientlib import (upload_files, FAST, FaultProxy, Server, base_url, check, eq, expect_download,
+                       expect_rc, files_url, http_req, make_file, one_url, out_lines,
+                       recorded_requests, retry_lines, run_client, Client, sha,
+                       state_entries, summary, tmpdir, file_sha)
 
 
 def _ok(c, path, endpoint, data, what='upload'):
@@ -146,7 +145,7 @@ def _article_check(srv, c, path, data, base):
     fid = url[len(base + 'upload#'):]
     r = http_req(base_url(srv.port) + 'status', headers={'X-File-Id': fid})
     eq((r.status, r.body), (200, b'0'), 'GET /status for the finished id %r (forgotten when complete)' % fid)
-    files = srv.data_files()
+    files = upload_files(srv)
     eq(len(files), 1, 'data files in the server dir')
     eq((os.path.getsize(files[0]), file_sha(files[0])), (len(data), sha(data)), 'stored (length, sha256)')
     eq(summary(c), (1, 0), 'summary')
