@@ -33,7 +33,8 @@ them per connection, in connection order (for looking at the requests a client s
 Counters: cuts (int), cut_log (list of (connection number, client->server bytes forwarded,
 'rst'|'fin')), connections (accepted so far), bytes_up / bytes_down (forwarded in total).
 open_connections() and active_uploads(within=0.3) (connections that moved client->server bytes
-that recently) look at the connections now.  wait_for(predicate, timeout) polls a predicate on the proxy (e.g. lambda p: p.bytes_up > 1e6).
+that recently) look at the connections now.  wait_for(predicate, timeout) polls a predicate on
+the proxy (e.g. lambda p: p.bytes_up > 1e6).
 
 A connection whose upstream cannot be reached (server down) is closed at once (a FIN to the
 client, after it was accepted), which is what a client behind a real proxy sees.
