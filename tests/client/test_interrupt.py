@@ -3,6 +3,7 @@
 SIGKILL and run again (state file), and --resume URL."""
 
 import os
+import signal
 import time
 
 from clientlib import (upload_files, FAST, FaultProxy, Server, base_url, check, default_state_file,
@@ -237,3 +238,98 @@ def test_resume_url_tus():
 
 def test_resume_url_ietf():
     _resume_url('ietf')
+
+
+def test_sigint_keeps_state_and_rerun_resumes():
+    # Ctrl-C: the client stops, the state entry stays, the same command continues
+    srv = Server()
+    p = FaultProxy(srv.port)
+    p.throttle(2 * MiB)
+    ep = files_url(p.port)
+    size = 5 * MiB
+    path, data = make_file(size)
+    argv = FAST + [path, ep]
+    c = Client(argv)
+    check(p.wait_for(lambda q: q.bytes_up > MiB, 20), 'upload never got going\n' + c.describe())
+    os.kill(c.pid, signal.SIGINT)
+    try:
+        c.wait(10)
+    except AssertionError:
+        raise AssertionError('the client did not stop within 10 s of SIGINT\n' + c.describe())
+    check(c.proc.returncode != 0, 'exit status 0 after SIGINT mid-upload\n' + c.describe())
+    eq(out_lines(c), [], 'stdout after SIGINT')
+    p.cut_now('fin')
+    p.throttle(None)
+    entries = state_entries()
+    eq(len(entries), 1, 'state entries after SIGINT')
+    held = _stable_offset('tus', entries[0][1])
+    check(0 < held < size, 'server offset %d after SIGINT' % held)
+    c = run_client(argv, timeout=40)
+    expect_rc(c, 0, 'rerun after SIGINT')
+    res = resume_lines(c, path)
+    check(res and res[0] == (held, size), 'resume lines %r (server held %d)\n%s' % (res, held, c.describe()))
+    eq(one_url(c, path, ep), entries[0][1], 'URL of the rerun')
+    expect_download(entries[0][1], data)
+    eq(state_entries(), [], 'state entries after the rerun')
+
+
+def test_changed_file_is_a_new_upload():
+    # the state key includes the modification time: a touched file is not resumed
+    size = 4 * MiB
+    srv, p, ep, path, data, argv, (key, url) = _start_and_kill('tus', [], size)
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 5 * 10**9))
+    c = run_client(argv, timeout=40)
+    expect_rc(c, 0, 'run after the file was touched')
+    eq(resume_lines(c, path), [], 'resume lines for a file with a new mtime')
+    url2 = one_url(c, path, ep)
+    check(url2 != url, 'the touched file continued the old upload %s' % url)
+    expect_download(url2, data)
+
+
+def test_parallel_kill_and_rerun():
+    # three files at once (-j 3), client killed, the same command continues each of them
+    srv = Server()
+    p = FaultProxy(srv.port)
+    p.throttle(MiB)
+    ep = files_url(p.port)
+    files = [make_file(3 * MiB + i, name='par%d.bin' % i) for i in range(3)]
+    argv = FAST + ['-j', '3'] + [f for f, _ in files] + [ep]
+    c = Client(argv)
+    check(p.wait_for(lambda q: q.active_uploads() >= 3 and q.bytes_up > 2 * MiB, 20),
+          'three uploads never moved at once\n' + c.describe())
+    p.stall()
+    c.kill9()
+    p.cut_now('fin')
+    check(p.wait_for(lambda q: q.open_connections() == 0, 10), 'proxy connections still open')
+    p.unstall()
+    p.throttle(None)
+    entries = state_entries()
+    eq(len(entries), 3, 'state entries for three unfinished uploads')
+    c = run_client(argv, timeout=40)
+    expect_rc(c, 0, 'rerun of -j 3')
+    urls = dict((f, u) for u, f in out_lines(c))
+    eq(sorted(urls.values()), sorted(u for _, u in entries), 'the rerun continued the same uploads')
+    for f, d in files:
+        n = resume_lines(c, f)
+        check(n and n[0][0] > 0, '%s: resume lines %r\n%s' % (f, n, c.describe()))
+        expect_download(urls[f], d, f)
+    eq(summary(c), (3, 0), 'summary')
+    eq(state_entries(), [], 'state entries after the rerun')
+
+
+def test_remembered_upload_gone_starts_again():
+    # the server no longer has the upload of the state entry (deleted, expired): upload afresh
+    for proto in ('tus', 'ietf'):
+        size = 3 * MiB
+        srv, p, ep, path, data, argv, (key, url) = _start_and_kill(proto, [], size)
+        h = {'Tus-Resumable': '1.0.0'} if proto == 'tus' else {'Upload-Draft-Interop-Version': '6'}
+        eq(http_req(url, 'DELETE', h).status, 204, '%s: DELETE of the unfinished upload' % proto)
+        c = run_client(argv, timeout=40)
+        expect_rc(c, 0, '%s: run after the remembered upload was deleted' % proto)
+        eq(resume_lines(c, path), [], '%s: resume lines' % proto)
+        url2 = one_url(c, path, ep)
+        check(url2 != url, '%s: stdout names the deleted upload' % proto)
+        expect_download(url2, data, proto)
+        eq(state_entries(), [], '%s: state entries' % proto)
+        os.remove(path)

@@ -348,3 +348,29 @@ def test_quiet():
     expect_rc(c, 0, '-q')
     eq(c.err, '', 'stderr with -q on success')
     eq(len(out_lines(c)), 2, 'stdout lines with -q')
+
+
+def test_progress_lines_when_not_a_terminal():
+    # stderr is a pipe: a plain progress line per file every --progress-interval seconds
+    srv = Server()
+    p = FaultProxy(srv.port)
+    p.throttle(1 << 20)
+    ep = files_url(p.port)
+    path, data = make_file(2 << 20)
+    c = run_client(FAST + ['--progress-interval', '0.2', path, ep], timeout=30)
+    url = _ok(c, path, ep, data, 'throttled upload with --progress-interval 0.2')
+    # (a progress line may shorten the path; it names at least the file's base name)
+    name = os.path.basename(path)
+    other = [l for l in c.err_lines() if name in l and '%' in l and ': uploaded' not in l
+             and 'retrying' not in l and 'resuming at' not in l]
+    check(len(other) >= 3, 'progress lines in a 2 s upload with --progress-interval 0.2: %r'
+          % c.err_lines())
+    check(all('\r' not in l and '\x1b' not in l for l in c.err_lines()),
+          'terminal control characters on a non-terminal stderr: %r' % c.err_lines())
+    # --quiet: none
+    p2 = FaultProxy(srv.port)
+    p2.throttle(1 << 20)
+    ep2 = files_url(p2.port)
+    c = run_client(FAST + ['-q', '--progress-interval', '0.2', path, ep2], timeout=30)
+    expect_rc(c, 0, '-q with --progress-interval')
+    eq(c.err, '', 'stderr with -q')
