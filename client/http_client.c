@@ -71,10 +71,13 @@ static size_t read_body(char *buf, size_t size, size_t nitems, void *arg) {
   return want;
 }
 
+/* libcurl rewinds to send a request again on a fresh connection when a
+ * reused one died. Once body bytes went out, the server may hold some of
+ * them and the same offset would only earn a 409: refuse, so the request
+ * fails and the retry loop asks the server for its offset first. */
 static int seek_body(void *arg, curl_off_t offset, int origin) {
   struct http_call *call = arg;
-  if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > call->body->len) return CURL_SEEKFUNC_FAIL;
-  call->body_pos = (uint64_t)offset;
+  if (origin != SEEK_SET || offset != 0 || call->body_pos != 0) return CURL_SEEKFUNC_FAIL;
   return CURL_SEEKFUNC_OK;
 }
 
