@@ -14,16 +14,9 @@
 /* The endpoint URL's "status" or "upload" sibling, as the article's page
  * resolves its relative URLs. */
 static int sibling(struct job *j, const char *name, char *out, size_t cap) {
-  CURLU *u = curl_url();
-  char *abs = NULL;
-  int rc = -EINVAL;
-  if (!u) return -ENOMEM;
-  if (curl_url_set(u, CURLUPART_URL, j->opts->url, 0) == CURLUE_OK &&
-      curl_url_set(u, CURLUPART_URL, name, 0) == CURLUE_OK &&
-      curl_url_get(u, CURLUPART_URL, &abs, 0) == CURLUE_OK)
-    rc = snprintf(out, cap, "%s", abs) < (int)cap ? 0 : -ENAMETOOLONG;
-  curl_free(abs);
-  curl_url_cleanup(u);
+  char *abs = http_url_resolve(j->opts->url, name);
+  int rc = !abs ? -EINVAL : snprintf(out, cap, "%s", abs) < (int)cap ? 0 : -ENAMETOOLONG;
+  free(abs);
   return rc;
 }
 

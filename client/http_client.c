@@ -30,6 +30,18 @@ int http_header_add(struct curl_slist **list, const char *fmt, ...) {
   return 0;
 }
 
+char *http_url_resolve(const char *base, const char *ref) {
+  CURLU *u = curl_url();
+  char *abs = NULL, *out = NULL;
+  if (!u) return NULL;
+  if (curl_url_set(u, CURLUPART_URL, base, 0) == CURLUE_OK && curl_url_set(u, CURLUPART_URL, ref, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_URL, &abs, 0) == CURLUE_OK)
+    out = strdup(abs);
+  curl_free(abs);
+  curl_url_cleanup(u);
+  return out;
+}
+
 int http_client_init(struct http_client *c, const struct client_options *o) {
   *c = (struct http_client){.opts = o};
   c->curl = curl_easy_init();

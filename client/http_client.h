@@ -74,6 +74,10 @@ int http_call_number(const struct http_call *call, const char *name, uint64_t *o
  * else the first line of the body, else the status line's reason phrase. */
 void http_call_reason(const struct http_call *call, char *out, size_t cap);
 
+/* ref resolved against base (RFC 3986 §5.2) into a malloc'd string; NULL
+ * when either is not a usable URL or memory ran out. */
+char *http_url_resolve(const char *base, const char *ref);
+
 /* Appends "Name: value" to a request's header list; -ENOMEM on failure. */
 int http_header_add(struct curl_slist **list, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -157,29 +157,19 @@ enum step job_fail(struct job *j, const char *fmt, ...) {
 }
 
 int job_set_url(struct job *j, const char *location) {
-  CURLU *u = curl_url();
-  char *abs = NULL;
-  int rc = -EINVAL;
-  if (!u) return -ENOMEM;
   /* A relative Location is resolved against the endpoint (RFC 9110 §10.2.2). */
-  if (curl_url_set(u, CURLUPART_URL, j->opts->url, 0) == CURLUE_OK &&
-      curl_url_set(u, CURLUPART_URL, location, 0) == CURLUE_OK &&
-      curl_url_get(u, CURLUPART_URL, &abs, 0) == CURLUE_OK) {
-    if (j->url && j->created_here && strcmp(j->url, abs) == 0) { /* a 104's, told again */
-      curl_free(abs);
-      curl_url_cleanup(u);
-      return 0;
-    }
-    free(j->url);
-    j->url = strdup(abs);
-    rc = j->url ? 0 : -ENOMEM;
+  char *abs = http_url_resolve(j->opts->url, location);
+  if (!abs) return -EINVAL;
+  if (j->url && j->created_here && strcmp(j->url, abs) == 0) { /* a 104's, told again */
+    free(abs);
+    return 0;
   }
-  curl_free(abs);
-  curl_url_cleanup(u);
-  if (rc == 0) j->created_here = 1;
-  if (rc == 0 && j->key[0] && state_store(j->opts->state_file, j->key, j->url) < 0)
+  free(j->url);
+  j->url = abs;
+  j->created_here = 1;
+  if (j->key[0] && state_store(j->opts->state_file, j->key, j->url) < 0)
     progress_note(j->progress, "%s: cannot remember the upload in %s", j->src.arg, j->opts->state_file);
-  return rc;
+  return 0;
 }
 
 void job_acknowledged(struct job *j, uint64_t offset) {
