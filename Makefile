@@ -22,11 +22,11 @@ SRC_LIB     := src/http.c src/router.c src/article.c src/endpoint.c src/cors.c s
                src/store.c src/store_fs.c src/config.c src/util.c src/log.c
 LLHTTP_SRC  := $(LLHTTP_DIR)/llhttp.c $(LLHTTP_DIR)/api.c $(LLHTTP_DIR)/http.c
 UNIT_SRC    := $(filter-out tests/unit/test_client.c,$(wildcard tests/unit/test_*.c))
-# The command-line client shares only the digest and small helpers with the server.
+# The command-line client shares the digests, Upload-Metadata writing and small helpers with the server.
 CLIENT_SRC  := client/main.c client/options.c client/job.c client/http_client.c client/source.c \
                client/state.c client/progress.c client/tus_client.c client/ietf_client.c \
                client/article_client.c
-CLIENT_SHARED := src/checksum.c src/util.c
+CLIENT_SHARED := src/checksum.c src/util.c src/metadata.c
 CLIENT_CFLAGS = $(shell pkg-config --cflags libcurl 2>/dev/null) -Iclient
 CLIENT_LIBS  = $(shell pkg-config --libs libcurl libcrypto 2>/dev/null) -lpthread -lm
 
@@ -61,14 +61,14 @@ build/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c Makefile
 build/resumed: build/obj/main.o $(OBJ) $(LLHTTP_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-build/client/%.o: client/%.c client/*.h src/checksum.h src/util.h
+build/client/%.o: client/%.c client/*.h src/checksum.h src/util.h src/metadata.h
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(CLIENT_CFLAGS) -c $< -o $@
 
 build/resumed-upload: $(CLIENT_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(CLIENT_LIBS)
 
-build/asan/client/%.o: client/%.c client/*.h src/checksum.h src/util.h
+build/asan/client/%.o: client/%.c client/*.h src/checksum.h src/util.h src/metadata.h
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(CLIENT_CFLAGS) $(SAN_FLAGS) -c $< -o $@
 

@@ -91,7 +91,7 @@ static enum step article_append(struct job *j) {
   call.url = url;
   call.headers = h;
   call.body = &b;
-  job_watch_call(j, &call, j->offset);
+  job_watch_call(j, &call);
   http_call_perform(j->http, &call);
   if ((s = job_transient(j, &call)) == STEP_RETRY) goto out;
   /* Someone else moved the upload on: ask again rather than give up. */

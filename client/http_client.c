@@ -161,19 +161,13 @@ static size_t keep_header(char *line, size_t size, size_t nitems, void *arg) {
   return n;
 }
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* libcurl calls this at least once a second. Its own low-speed limit
  * averages over a window of several seconds, so a stall would be noticed
  * only seconds late; here it is the time since the last byte moved. */
 static int progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
   (void)dltotal, (void)ultotal;
   struct http_call *call = arg;
-  double t = now();
+  double t = monotonic_seconds();
   if (call->on_sent && ulnow >= 0) call->on_sent(call->arg, (uint64_t)ulnow);
   if (ulnow + dlnow != call->moved || call->last_move == 0) {
     call->moved = ulnow + dlnow;

@@ -72,7 +72,7 @@ static enum step ietf_create(struct job *j) {
   }
   call.headers = h;
   call.body = &b;
-  job_watch_call(j, &call, 0);
+  job_watch_call(j, &call);
   call.on_location = early_location;
   http_call_perform(j->http, &call);
   /* A final Location, or the 104's: whatever happened, the upload can be resumed. */
@@ -127,7 +127,7 @@ static enum step ietf_append(struct job *j) {
   }
   call.headers = h;
   call.body = &b;
-  job_watch_call(j, &call, j->offset);
+  job_watch_call(j, &call);
   http_call_perform(j->http, &call);
   if ((s = job_append_answer(j, &call)) != STEP_OK) goto out;
   acknowledged(j, &call, &b, last);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "progress.h"
+#include "util.h"
 
 static const struct upload_protocol *protocol_of(const struct client_options *o) {
   switch (o->protocol) {
@@ -23,7 +24,6 @@ static const struct upload_protocol *protocol_of(const struct client_options *o)
 
 int job_init(struct job *j, const struct client_options *o, struct progress *p, const char *arg) {
   *j = (struct job){.opts = o, .progress = p, .proto = protocol_of(o)};
-  atomic_store(&j->total, -1);
   uint64_t chunk = o->chunk_size ? o->chunk_size : STDIN_CHUNK_DEFAULT;
   int rc = source_open(&j->src, arg, chunk);
   if (rc < 0) return rc;
@@ -51,27 +51,20 @@ void job_release(struct job *j) {
   j->url = NULL;
 }
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int job_next_body(struct job *j, struct body *b, int *last) {
   int rc = source_body(&j->src, j->offset, j->opts->chunk_size, b, last);
   atomic_store(&j->total, j->src.size);
   return rc;
 }
 
+/* Runs in the worker, inside the request, so j->offset is the request's start. */
 static void on_sent(void *arg, uint64_t sent) {
   struct job *j = arg;
-  uint64_t base = atomic_load(&j->acked);
-  atomic_store(&j->sent, base + sent);
+  atomic_store(&j->sent, j->offset + sent);
 }
 
-void job_watch_call(struct job *j, struct http_call *call, uint64_t base) {
-  atomic_store(&j->acked, base);
-  atomic_store(&j->sent, base);
+void job_watch_call(struct job *j, struct http_call *call) {
+  atomic_store(&j->sent, j->offset);
   call->on_sent = on_sent;
   call->arg = j;
 }
@@ -174,7 +167,6 @@ int job_set_url(struct job *j, const char *location) {
 
 void job_acknowledged(struct job *j, uint64_t offset) {
   j->offset = offset;
-  atomic_store(&j->acked, offset);
   atomic_store(&j->sent, offset);
 }
 
@@ -188,9 +180,7 @@ int job_digest_header(struct job *j, const struct body *b, struct curl_slist **h
   EVP_EncodeBlock((unsigned char *)b64, md, (int)checksum_size(algo));
   if (ietf) /* RFC 9530 Content-Digest, a dictionary of byte sequences */
     return http_header_add(headers, "Content-Digest: %s=:%s:", algo == CHECKSUM_SHA512 ? "sha-512" : "sha-256", b64);
-  static const char *names[] = {[CHECKSUM_MD5] = "md5", [CHECKSUM_SHA1] = "sha1", [CHECKSUM_SHA256] = "sha256",
-                                [CHECKSUM_SHA512] = "sha512", [CHECKSUM_CRC32] = "crc32"};
-  return http_header_add(headers, "Upload-Checksum: %s %s", names[algo], b64);
+  return http_header_add(headers, "Upload-Checksum: %s %s", checksum_algo_name(algo), b64);
 }
 
 static void sleep_seconds(double s) {
@@ -215,11 +205,11 @@ static void forget(struct job *j) {
 int job_run(struct job *j, struct http_client *http) {
   const struct client_options *o = j->opts;
   const struct upload_protocol *p = j->proto;
-  unsigned seed = (unsigned)(getpid() ^ (uintptr_t)j ^ (unsigned)(now() * 1e6));
-  int failures = 0, query = j->url != NULL, from_state = j->url != NULL, first_known = 0;
+  unsigned seed = (unsigned)(getpid() ^ (uintptr_t)j ^ (unsigned)(monotonic_seconds() * 1e6));
+  int failures = 0, query = j->url != NULL, first_known = 0;
   uint64_t best = 0;
   j->http = http;
-  j->started = now();
+  j->started = monotonic_seconds();
   atomic_store(&j->state, JOB_RUNNING);
   if (!j->url && p->ask_first) {
     if (p->create(j) != STEP_OK) goto failed;
@@ -234,9 +224,8 @@ int job_run(struct job *j, struct http_client *http) {
     else s = p->append(j);
 
     if (s == STEP_OK) {
-      atomic_store(&j->total, j->src.size);
       if (j->src.size >= 0 && j->offset > (uint64_t)j->src.size) {
-        s = job_fail(j, "the server holds %" PRIu64 " bytes, more than the %" PRId64 " there are", j->offset,
+        job_fail(j, "the server holds %" PRIu64 " bytes, more than the %" PRId64 " there are", j->offset,
                      j->src.size);
         goto failed;
       }
@@ -249,7 +238,8 @@ int job_run(struct job *j, struct http_client *http) {
       if (j->complete) break;
       continue;
     }
-    if (s == STEP_GONE && from_state && !j->created_here && !o->resume_url) {
+    /* An upload remembered in the state file, not one this run created nor one the user named. */
+    if (s == STEP_GONE && !j->created_here && !o->resume_url) {
       progress_note(j->progress, "%s: the remembered upload is gone (%s); starting again", j->src.arg, j->reason);
       forget(j);
       free(j->url);
@@ -270,18 +260,18 @@ int job_run(struct job *j, struct http_client *http) {
     double d = backoff(o, failures, &seed);
     progress_note(j->progress, "%s: %s; retrying in %.1fs (attempt %d of %d)", j->src.arg, j->reason, d,
                   failures + 1, o->retries + 1);
-    atomic_store(&j->retry_at, now() + d);
+    atomic_store(&j->retry_at, monotonic_seconds() + d);
     atomic_store(&j->state, JOB_RETRYING);
     sleep_seconds(d);
     atomic_store(&j->state, JOB_RUNNING);
     query = j->url != NULL;
   }
-  j->finished = now();
+  j->finished = monotonic_seconds();
   forget(j);
   atomic_store(&j->state, JOB_DONE);
   return 0;
 failed:
-  j->finished = now();
+  j->finished = monotonic_seconds();
   atomic_store(&j->state, JOB_FAILED);
   return -1;
 }

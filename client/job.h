@@ -35,7 +35,6 @@ struct job {
   /* read by the progress display */
   _Atomic int state;
   _Atomic uint64_t sent;    /* bytes handed to the socket, from the start */
-  _Atomic uint64_t acked;   /* the server's offset */
   _Atomic int64_t total;    /* -1 until known */
   _Atomic double retry_at;  /* monotonic seconds of the next attempt */
   double started, finished;
@@ -73,8 +72,8 @@ int job_run(struct job *j, struct http_client *http);
 /* For protocols. */
 /* The bytes to send next (at most --chunk-size), from offset. */
 int job_next_body(struct job *j, struct body *b, int *last);
-/* Points call's progress reports at this job, counting from base. */
-void job_watch_call(struct job *j, struct http_call *call, uint64_t base);
+/* Points call's progress reports at this job, counting from its offset. */
+void job_watch_call(struct job *j, struct http_call *call);
 /* STEP_RETRY with reason set for a failed exchange, 5xx, 409 or 423; else STEP_OK. */
 enum step job_transient(struct job *j, const struct http_call *call);
 /* What an answer to HEAD says: STEP_RETRY (transient), STEP_GONE (404, 410,

@@ -10,19 +10,14 @@
 #include <unistd.h>
 
 #include "job.h"
+#include "util.h"
 
 #define RATE_TAU 2.0 /* seconds: the rate shown follows the last few seconds */
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 int progress_init(struct progress *p, struct job *jobs, size_t n, int quiet, double interval) {
   *p = (struct progress){.err = stderr, .quiet = quiet, .interval = interval, .jobs = jobs, .n_jobs = n};
   p->tty = isatty(STDERR_FILENO);
-  p->start = p->last_tick = p->last_plain = now();
+  p->start = p->last_tick = p->last_plain = monotonic_seconds();
   p->rate = calloc(n ? n : 1, sizeof(*p->rate));
   p->last_sent = calloc(n ? n : 1, sizeof(*p->last_sent));
   if (!p->rate || !p->last_sent) {
@@ -77,7 +72,7 @@ static void describe(struct progress *p, size_t i, int cols, char *out, size_t c
   else snprintf(t, sizeof(t), "?");
   if (total > 0) snprintf(pct, sizeof(pct), " %3d%%", (int)(f * 100));
   if (atomic_load(&j->state) == JOB_RETRYING) {
-    double left = atomic_load(&j->retry_at) - now();
+    double left = atomic_load(&j->retry_at) - monotonic_seconds();
     snprintf(tail, sizeof(tail), "%s / %s%s  retrying in %.0fs", s, t, pct, left > 0 ? left : 0);
   } else {
     progress_bytes(p->rate[i], r, sizeof(r));
@@ -161,7 +156,7 @@ void progress_stdout(struct progress *p, const char *fmt, ...) {
 
 void progress_tick(struct progress *p) {
   pthread_mutex_lock(&p->lock);
-  double t = now(), dt = t - p->last_tick;
+  double t = monotonic_seconds(), dt = t - p->last_tick;
   if (dt > 0) {
     double a = 1 - exp(-dt / RATE_TAU);
     for (size_t i = 0; i < p->n_jobs; i++) {
@@ -193,7 +188,7 @@ void progress_summary(struct progress *p) {
   pthread_mutex_lock(&p->lock);
   if (p->tty) clear_live(p);
   size_t done = 0, failed = 0;
-  double bytes = 0, elapsed = now() - p->start;
+  double bytes = 0, elapsed = monotonic_seconds() - p->start;
   for (size_t i = 0; i < p->n_jobs; i++) {
     struct job *j = &p->jobs[i];
     int st = atomic_load(&j->state);

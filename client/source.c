@@ -74,11 +74,8 @@ int source_body(struct source *s, uint64_t offset, uint64_t max, struct body *b,
     *last = offset + len == (uint64_t)s->size;
     return 0;
   }
-  if (!s->held_len && !s->eof && s->held_start == 0 && offset == 0) {
-    int rc = refill(s);
-    if (rc < 0) return rc;
-  }
-  while (offset == s->held_start + s->held_len && !s->eof && s->held_len) {
+  /* At the end of what is held (at first, nothing is): read on. */
+  while (offset == s->held_start + s->held_len && !s->eof) {
     int rc = refill(s);
     if (rc < 0) return rc;
   }

@@ -3,13 +3,13 @@
  * the core protocol and those extensions, so that any tus server will do. */
 #include <errno.h>
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "job.h"
+#include "metadata.h"
 #include "util.h"
 
 #define TUS_VERSION "Tus-Resumable: 1.0.0"
@@ -42,32 +42,26 @@ static int given(const struct client_options *o, const char *key) {
   return 0;
 }
 
-/* Appends "key base64(value)" to the Upload-Metadata value in buf. */
-static int pair(char *buf, size_t cap, size_t *len, const char *key, size_t klen, const char *value) {
-  size_t vlen = strlen(value), need = (*len ? 1 : 0) + klen + 1 + 4 * ((vlen + 2) / 3) + 1;
-  if (*len + need > cap) return -E2BIG;
-  if (*len) buf[(*len)++] = ',';
-  memcpy(buf + *len, key, klen);
-  *len += klen;
-  buf[(*len)++] = ' ';
-  *len += (size_t)EVP_EncodeBlock((unsigned char *)buf + *len, (const unsigned char *)value, (int)vlen);
-  return 0;
-}
-
 static int metadata_header(struct job *j, struct curl_slist **headers) {
   const struct client_options *o = j->opts;
-  char buf[8192];
+  char buf[8192], key[256];
   size_t len = 0;
   int rc = 0;
-  if (!given(o, "filename") && !j->src.is_stdin) rc = pair(buf, sizeof(buf), &len, "filename", 8, j->src.name);
+  buf[0] = 0;
+  if (!given(o, "filename") && !j->src.is_stdin)
+    rc = metadata_append(buf, &len, sizeof(buf), "filename", j->src.name, strlen(j->src.name));
+  const char *type = guess_type(j->src.name);
   if (!rc && !given(o, "filetype") && !j->src.is_stdin)
-    rc = pair(buf, sizeof(buf), &len, "filetype", 8, guess_type(j->src.name));
+    rc = metadata_append(buf, &len, sizeof(buf), "filetype", type, strlen(type));
   for (size_t i = 0; !rc && i < o->n_metadata; i++) {
     const char *eq = strchr(o->metadata[i], '=');
-    rc = pair(buf, sizeof(buf), &len, o->metadata[i], (size_t)(eq - o->metadata[i]), eq + 1);
+    size_t klen = (size_t)(eq - o->metadata[i]);
+    if (klen >= sizeof(key)) return -E2BIG;
+    memcpy(key, o->metadata[i], klen);
+    key[klen] = 0;
+    rc = metadata_append(buf, &len, sizeof(buf), key, eq + 1, strlen(eq + 1));
   }
   if (rc < 0) return rc;
-  buf[len] = 0;
   return len ? http_header_add(headers, "Upload-Metadata: %s", buf) : 0;
 }
 
@@ -153,7 +147,7 @@ static enum step tus_append(struct job *j) {
   }
   call.headers = h;
   call.body = &b;
-  job_watch_call(j, &call, j->offset);
+  job_watch_call(j, &call);
   http_call_perform(j->http, &call);
   if ((s = job_append_answer(j, &call)) != STEP_OK) goto out;
   if (http_call_number(&call, "upload-offset", &offset) < 0 || offset < j->offset || offset > j->offset + b.len) {

@@ -30,6 +30,12 @@ size_t checksum_size(enum checksum_algo algo) {
   return 0;
 }
 
+const char *checksum_algo_name(enum checksum_algo algo) {
+  for (size_t i = 0; i < sizeof(algos) / sizeof(algos[0]); i++)
+    if (algos[i].algo == algo) return algos[i].name;
+  return NULL;
+}
+
 int checksum_init(struct checksum *c, enum checksum_algo algo) {
   const EVP_MD *md = NULL;
   memset(c, 0, sizeof(*c));

@@ -23,6 +23,8 @@ struct checksum {
 /* Algorithm by its lower-case tus name; CHECKSUM_NONE if unknown. */
 enum checksum_algo checksum_algo_parse(const char *name, size_t len);
 size_t checksum_size(enum checksum_algo algo);
+/* Its lower-case tus name ("sha256"); NULL for CHECKSUM_NONE. */
+const char *checksum_algo_name(enum checksum_algo algo);
 
 int checksum_init(struct checksum *c, enum checksum_algo algo);
 int checksum_update(struct checksum *c, const void *buf, size_t len);

@@ -99,6 +99,12 @@ void hex_encode(const unsigned char *in, size_t n, char *out) {
  * read-only afterwards, so worker threads may use it too. */
 static EVP_MD *sha256_md;
 
+double monotonic_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 int util_init(void) {
   if (!sha256_md && !(sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL))) return -EIO;
   return 0;

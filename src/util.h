@@ -24,6 +24,8 @@ ssize_t base64_decode(const char *in, size_t n, unsigned char *out, size_t cap);
 void http_date(int64_t t, char out[32]);
 
 void hex_encode(const unsigned char *in, size_t n, char *out);
+/* Seconds on CLOCK_MONOTONIC, for measuring intervals. */
+double monotonic_seconds(void);
 /* Loads the digests used below; call once at start-up, before threads. */
 int util_init(void);
 /* Lowercase hex SHA-256 of buf, 64 chars + NUL. */
