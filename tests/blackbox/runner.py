@@ -12,7 +12,6 @@ import importlib
 import inspect
 import os
 import signal
-import sys
 import threading
 import time
 import traceback
