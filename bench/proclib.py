@@ -48,3 +48,21 @@ def status_kb(pid, key):
     except OSError:
         pass
     return 0
+
+
+# The filesystem type holding path (the longest mount point above it), for reports.
+def fs_type(path):
+    best, typ = "", "?"
+    real = os.path.realpath(path)
+    with open("/proc/mounts") as f:
+        for line in f:
+            mnt, t = line.split()[1:3]
+            mnt = mnt.replace("\\040", " ")
+            if (real == mnt or real.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
+                best, typ = mnt, t
+    return typ
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])

@@ -67,7 +67,7 @@ import time
 import urllib.parse
 
 sys.dont_write_bytecode = True  # importing proclib must not leave bench/__pycache__ in the work tree
-from proclib import cleanup, cpu_seconds, on_signal, procs, status_kb, temps  # noqa: E402
+from proclib import cleanup, cpu_seconds, fs_type, loadavg, on_signal, procs, status_kb, temps  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -124,23 +124,6 @@ end
 
 def log(msg=""):
     print(msg, flush=True)
-
-
-def fs_type(path):
-    best, typ = "", "?"
-    real = os.path.realpath(path)
-    with open("/proc/mounts") as f:
-        for line in f:
-            mnt, t = line.split()[1:3]
-            mnt = mnt.replace("\\040", " ")
-            if (real == mnt or real.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
-                best, typ = mnt, t
-    return typ
-
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
 
 
 # ---------- setup: every dependency is fetched on demand so one command suffices ----------

@@ -45,7 +45,7 @@ import sys
 import tempfile
 import time
 
-from proclib import cleanup, cpu_seconds, on_signal, procs, status_kb, temps
+from proclib import cleanup, cpu_seconds, fs_type, loadavg, on_signal, procs, status_kb, temps
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -63,32 +63,6 @@ RESUMED_ARGS = shlex.split(os.environ.get("RESUMED_ARGS", ""))
 DISK_DIR = os.environ.get("BENCH_DISK_DIR", tempfile.gettempdir())
 
 MIB = 1024 * 1024
-
-
-
-
-
-
-
-
-
-
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
-
-def fs_type(path):
-    best, typ = "", "?"
-    real = os.path.realpath(path)
-    with open("/proc/mounts") as f:
-        for line in f:
-            dev, mnt, t = line.split()[:3]
-            mnt = mnt.replace("\\040", " ")
-            if (real == mnt or real.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
-                best, typ = mnt, t
-    return typ
 
 
 class Server:
