@@ -34,6 +34,9 @@ def _check_cut_run(c, p, path, size, what):
 
 
 def _cut_upload(protocol, args=(), size=16 * MiB, lo=1 * MiB, hi=4 * MiB):
+    # Each connection is cut once it has carried a random count of bytes in [lo, hi]; with
+    # size > 3 * hi no run can finish before the third cut, whatever the random draws.
+    assert size > 3 * hi
     srv = Server()
     p = FaultProxy(srv.port, seed=None)
     p.cut(lo, hi, mode='alternate')
@@ -50,7 +53,7 @@ def test_cuts_tus():
 
 
 def test_cuts_tus_chunked():
-    srv, p, c, path, data, ep = _cut_upload('tus', ['-c', '1M'], size=8 * MiB, lo=MiB // 2, hi=3 * MiB)
+    srv, p, c, path, data, ep = _cut_upload('tus', ['-c', '1M'], size=10 * MiB, lo=MiB // 2, hi=3 * MiB)
     expect_download(one_url(c, path, ep), data, 'tus -c 1M after %d cuts' % p.cuts)
 
 
