@@ -55,14 +55,27 @@ int article_new(struct article **out, struct upload_engine *eng, uint64_t max_si
 
 void article_free(struct article *a) { free(a); }
 
-int article_alias(const char *id, size_t len, char alias[65]) {
-  /* A domain prefix keeps article ids apart from any other alias namespace. */
-  static const char prefix[] = "article\n";
-  char buf[sizeof(prefix) + ARTICLE_ID_MAX];
-  if (len > ARTICLE_ID_MAX) return -ENAMETOOLONG;
-  memcpy(buf, prefix, sizeof(prefix) - 1);
-  memcpy(buf + sizeof(prefix) - 1, id, len);
-  return sha256_hex(buf, sizeof(prefix) - 1 + len, alias);
+int article_alias(const char *token, size_t token_len, const char *id, size_t len,
+                  char alias[65]) {
+  /* A domain prefix keeps article ids apart from any other alias namespace, and scoped
+   * ids apart from unscoped ones; a header value holds no newline, so the token cannot
+   * run into the id. */
+  static const char prefix[] = "article\n", scoped[] = "article-scoped\n";
+  char buf[sizeof(scoped) + ARTICLE_TOKEN_MAX + 1 + ARTICLE_ID_MAX];
+  size_t n = 0;
+  if (len > ARTICLE_ID_MAX || token_len > ARTICLE_TOKEN_MAX) return -ENAMETOOLONG;
+  if (token_len > 0) {
+    memcpy(buf, scoped, sizeof(scoped) - 1);
+    n = sizeof(scoped) - 1;
+    memcpy(buf + n, token, token_len);
+    n += token_len;
+    buf[n++] = '\n';
+  } else {
+    memcpy(buf, prefix, sizeof(prefix) - 1);
+    n = sizeof(prefix) - 1;
+  }
+  memcpy(buf + n, id, len);
+  return sha256_hex(buf, n + len, alias);
 }
 
 /* ---------- request state ---------- */
@@ -157,7 +170,23 @@ static int read_id(struct http_request *req, char alias[65]) {
     http_res_text(req, 431, NULL, "X-File-Id too long");
     return -1;
   }
-  if (article_alias(id, n, alias) < 0) {
+  size_t tn = 0;
+  const char *token = http_req_header(req, "x-upload-token", &tn);
+  if (http_req_header_count(req, "x-upload-token") > 1) {
+    http_res_text(req, 400, NULL, "duplicate X-Upload-Token");
+    return -1;
+  }
+  if (token && tn > ARTICLE_TOKEN_MAX) {
+    http_res_text(req, 431, NULL, "X-Upload-Token too long");
+    return -1;
+  }
+  for (size_t i = 0; token && i < tn; i++) {
+    if (token[i] < 0x21 || token[i] > 0x7e) {
+      http_res_text(req, 400, NULL, "X-Upload-Token must be printable ASCII without spaces");
+      return -1;
+    }
+  }
+  if (article_alias(token, token ? tn : 0, id, n, alias) < 0) {
     http_res_text(req, 500, NULL, "hash failed");
     return -1;
   }

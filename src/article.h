@@ -9,6 +9,7 @@
 #include "upload.h"
 
 #define ARTICLE_ID_MAX 1024
+#define ARTICLE_TOKEN_MAX 256
 
 struct article;
 
@@ -18,7 +19,10 @@ void article_free(struct article *a);
 void article_status(struct http_request *req, struct article *a);
 void article_upload(struct http_request *req, struct article *a);
 
-/* Hashes a client id to the store alias name (64 hex chars + NUL). */
-int article_alias(const char *id, size_t len, char alias[65]);
+/* Hashes a client id to the store alias name (64 hex chars + NUL). A client that sends
+ * X-Upload-Token (token, token_len > 0) gets ids of its own: the article's ids are
+ * guessable (name-size-mtime), the token is not. */
+int article_alias(const char *token, size_t token_len, const char *id, size_t len,
+                  char alias[65]);
 
 #endif

@@ -14,12 +14,13 @@ struct cors {
   char *origins[MAX_ORIGINS];
 };
 
-/* Request headers the tus and IETF clients send. */
+/* Request headers the tus, IETF and article clients send. */
 #define ALLOW_HEADERS                                                                             \
   "Authorization, Content-Type, Content-Disposition, Content-Digest, Repr-Digest, "              \
   "Want-Repr-Digest, Tus-Resumable, Upload-Length, Upload-Metadata, Upload-Offset, "             \
   "Upload-Defer-Length, Upload-Concat, Upload-Checksum, Upload-Complete, Upload-Incomplete, "    \
-  "Upload-Draft-Interop-Version, X-HTTP-Method-Override, X-Requested-With, X-Request-ID"
+  "Upload-Draft-Interop-Version, X-HTTP-Method-Override, X-Requested-With, X-Request-ID, "      \
+  "X-File-Id, X-Start-Byte, X-File-Size, X-Upload-Token"
 /* Response headers a browser script may read: everything the protocols say. */
 #define EXPOSE_HEADERS                                                                            \
   "Location, Upload-Offset, Upload-Length, Upload-Expires, Upload-Metadata, Upload-Defer-Length, " \

@@ -1,167 +1,202 @@
-// resumed: a small resumable-upload page, following the article's flow.
+// resumed's upload page: every picked or dropped file starts at once, a few at a time
+// (UploadQueue), each in its own row; uploader.js does the resuming.
 //
-// Upload: ask GET /status how many bytes the server holds for this file,
-// then POST /upload everything from that byte on. Stop aborts the request;
-// the server keeps what it received, so pressing Upload again resumes.
-// XMLHttpRequest is used for the body because fetch cannot report upload
-// progress.
+// Settings come from the page's query string, so that a deployment can link to the
+// variant it needs without editing files:
+//   ?protocol=tus|article  (default tus: unguessable upload URLs, and cancel deletes)
+//   ?chunk=8M              bytes per request, for proxies that buffer request bodies
+//   ?concurrency=3         uploads moving bytes at once
+//   ?endpoint=/files/      where uploads are created
 'use strict';
 
 (() => {
-  const form = document.getElementById('upload-form');
+  const { Uploader, UploadQueue } = window.ResumedUploader;
+
+  const params = new URLSearchParams(location.search);
+  const settings = {
+    protocol: params.get('protocol') === 'article' ? 'article' : 'tus',
+    chunkSize: parseSize(params.get('chunk')),
+    concurrency: Math.max(1, Number(params.get('concurrency')) || 3),
+    endpoint: params.get('endpoint') || null,
+  };
+  const queue = new UploadQueue({ concurrency: settings.concurrency });
+
   const input = document.getElementById('file');
-  const uploadButton = document.getElementById('upload');
-  const stopButton = document.getElementById('stop');
-  const progress = document.getElementById('progress');
-  const progressText = document.getElementById('progress-text');
-  const stateLine = document.getElementById('state');
+  const drop = document.getElementById('drop');
+  const list = document.getElementById('uploads');
+  const template = document.getElementById('row-template');
+  const announcer = document.getElementById('announce');
+  const unfinished = document.getElementById('unfinished');
+  const unfinishedList = document.getElementById('unfinished-list');
 
-  // The upload in progress: { controller, xhr, sent } or null.
-  let current = null;
-
-  function setState(state, text) {
-    stateLine.dataset.state = state;
-    stateLine.textContent = text;
+  function parseSize(text) {
+    const m = /^(\d+)\s*([kmg]?)i?b?$/i.exec(String(text || '').trim());
+    if (!m) return 0;
+    return Number(m[1]) * { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase()];
   }
 
-  // done: the server confirmed the whole file (which matters for 0 bytes).
-  function showProgress(loaded, total, done = false) {
-    progress.max = Math.max(total, 1);
-    progress.value = done ? progress.max : loaded;
-    const percent = done ? 100 : total > 0 ? Math.floor((loaded * 100) / total) : 0;
-    progressText.textContent = `${loaded} of ${total} bytes (${percent}%)`;
+  function formatBytes(n) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+    return `${i === 0 ? n : n.toFixed(n < 10 ? 1 : 0)} ${units[i]}`;
   }
 
-  function setBusy(busy) {
-    const focusMoves = document.activeElement === (busy ? uploadButton : stopButton);
-    uploadButton.disabled = busy;
-    input.disabled = busy;
-    stopButton.disabled = !busy;
-    if (focusMoves) (busy ? stopButton : uploadButton).focus();
+  function formatDuration(s) {
+    if (!Number.isFinite(s)) return '';
+    s = Math.max(0, Math.round(s));
+    if (s < 60) return `${s} s`;
+    if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+    return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
   }
 
-  // The article's file id: name-size-lastModified. A header value can only
-  // carry Latin-1, so a name with other characters is percent-encoded (the
-  // article's own client cannot send such a name at all).
-  function fileIdFor(file) {
-    const name = /^[\t\x20-\x7e\x80-\xff]*$/.test(file.name)
-      ? file.name
-      : encodeURIComponent(file.name);
-    return `${name}-${file.size}-${file.lastModified}`;
+  function announce(text) {
+    announcer.textContent = text;
   }
 
-  function stoppedError() {
-    return new DOMException('stopped', 'AbortError');
-  }
+  // ---- one row per file ----
 
-  function serverReason(status, statusText, body) {
-    let reason = `the server answered ${status} ${statusText}`.trimEnd();
-    const text = String(body || '').trim();
-    if (text && text.length <= 200) reason += ` (${text})`;
-    return reason;
-  }
+  function addRow(file) {
+    const row = template.content.firstElementChild.cloneNode(true);
+    const $ = (sel) => row.querySelector(sel);
+    const progress = $('progress');
+    const pauseButton = $('.pause');
+    const cancelButton = $('.cancel');
+    $('.name').textContent = file.name;
+    $('.size').textContent = formatBytes(file.size);
+    progress.setAttribute('aria-label', `Upload of ${file.name}`);
+    pauseButton.setAttribute('aria-label', `Pause ${file.name}`);
+    cancelButton.setAttribute('aria-label', `Cancel ${file.name}`);
+    list.appendChild(row);
 
-  // How many bytes the server holds for this id (0 if none).
-  async function heldBytes(fileId, signal) {
-    const response = await fetch('status', {
-      headers: { 'X-File-Id': fileId },
-      cache: 'no-store',
-      signal,
+    let countdown = null;
+    const uploader = new Uploader({
+      file,
+      protocol: settings.protocol,
+      endpoint: settings.endpoint,
+      chunkSize: settings.chunkSize,
+      token: true,
+      onProgress: (sent, total, up) => showProgress(sent, total, up),
+      onAcknowledged: (offset) => {
+        row.dataset.acknowledged = String(offset);
+        $('.stored').textContent = `${formatBytes(offset)} stored`;
+      },
+      onState: (state, up) => showState(state, up),
     });
-    const text = await response.text();
-    if (response.status !== 200) {
-      throw new Error(`status check failed: ${serverReason(response.status, response.statusText, text)}`);
-    }
-    if (!/^\s*\d+\s*$/.test(text)) {
-      throw new Error(`status check failed: unexpected answer "${text.slice(0, 100)}"`);
-    }
-    return Number(text);
-  }
+    row.uploader = uploader;
 
-  // POST the file from startByte on. Resolves with the response text on 200.
-  function send(job, file, fileId, startByte) {
-    return new Promise((resolve, reject) => {
-      const xhr = new XMLHttpRequest();
-      job.xhr = xhr;
-      xhr.open('POST', 'upload');
-      xhr.setRequestHeader('X-File-Id', fileId);
-      xhr.setRequestHeader('X-Start-Byte', String(startByte));
-      xhr.setRequestHeader('X-File-Size', String(file.size));
-      xhr.upload.onprogress = (e) => {
-        job.sent = startByte + e.loaded;
-        showProgress(job.sent, file.size);
-      };
-      xhr.onload = () => {
-        if (xhr.status === 200) resolve(xhr.responseText);
-        else reject(new Error(serverReason(xhr.status, xhr.statusText, xhr.responseText)));
-      };
-      xhr.onerror = () => reject(new Error('the connection failed; press Upload to resume'));
-      xhr.onabort = () => reject(stoppedError());
-      xhr.send(file.slice(startByte));
+    function showProgress(sent, total, up) {
+      progress.max = Math.max(total, 1);
+      progress.value = total === 0 && up.state === 'done' ? 1 : sent;
+      const pct = total > 0 ? Math.floor((sent * 100) / total) : (up.state === 'done' ? 100 : 0);
+      $('.percent').textContent = `${pct}%`;
+      row.dataset.sent = String(sent);
+      const moving = up.state === 'uploading' && up.speed > 0;
+      $('.speed').textContent = moving ? `${formatBytes(up.speed)}/s` : '';
+      $('.eta').textContent = moving && Number.isFinite(up.eta) ? `${formatDuration(up.eta)} left` : '';
+    }
+
+    function stateText(state, up) {
+      switch (state) {
+        case 'queued': return 'Queued';
+        case 'checking': return 'Connecting…';
+        case 'uploading': return 'Uploading';
+        case 'retrying': return `Retrying in ${Math.max(0, Math.ceil((up.retryAt - Date.now()) / 1000))} s`;
+        case 'offline': return 'Offline: waiting for the network';
+        case 'paused': return 'Paused';
+        case 'done': return 'Done';
+        case 'failed': return `Failed: ${up.error ? up.error.message : 'unknown error'}`;
+        case 'stopped': return 'Stopped';
+        case 'cancelled': return 'Cancelled';
+        default: return state;
+      }
+    }
+
+    function showState(state, up) {
+      row.dataset.state = state;
+      $('.state').textContent = stateText(state, up);
+      clearInterval(countdown);
+      if (state === 'retrying') {
+        countdown = setInterval(() => { $('.state').textContent = stateText('retrying', up); }, 1000);
+      }
+      if (state === 'uploading' || state === 'checking') forgetListed(up.key);
+      if (state === 'done') showProgress(up.total, up.total, up);
+      const paused = state === 'paused';
+      pauseButton.textContent = paused ? 'Resume' : 'Pause';
+      pauseButton.setAttribute('aria-label', `${paused ? 'Resume' : 'Pause'} ${file.name}`);
+      const over = state === 'done' || state === 'failed' || state === 'cancelled';
+      pauseButton.hidden = over;
+      cancelButton.hidden = over;
+      if (over && row.contains(document.activeElement)) list.focus();
+      if (['done', 'failed', 'cancelled', 'paused', 'retrying', 'offline'].includes(state)) {
+        announce(`${file.name}: ${stateText(state, up)}`);
+      }
+    }
+
+    pauseButton.addEventListener('click', () => {
+      if (uploader.state === 'paused') uploader.resume();
+      else uploader.pause();
     });
+    cancelButton.addEventListener('click', () => uploader.cancel());
+
+    queue.add(uploader).catch(() => { /* shown in the row by onState('failed') */ });
   }
 
-  async function upload() {
-    if (current) return;
-    const file = input.files[0];
-    if (!file) {
-      setState('error', 'Choose a file first.');
-      return;
+  function start(files) {
+    for (const file of files) addRow(file);
+  }
+
+  // ---- uploads left unfinished by an earlier visit ----
+
+  function forgetListed(key) {
+    const item = key && unfinishedList.querySelector(`li[data-key="${CSS.escape(key)}"]`);
+    if (item) item.remove();
+    unfinished.hidden = unfinishedList.children.length === 0;
+  }
+
+  function listUnfinished() {
+    for (const entry of Uploader.unfinished()) {
+      const item = document.createElement('li');
+      item.dataset.key = entry.key;
+      const text = document.createElement('span');
+      text.textContent = `${entry.name} (${formatBytes(entry.size)})`;
+      const forget = document.createElement('button');
+      forget.type = 'button';
+      forget.textContent = 'Forget';
+      forget.setAttribute('aria-label', `Forget ${entry.name}`);
+      forget.addEventListener('click', () => {
+        Uploader.forget(entry.key);
+        forgetListed(entry.key);
+      });
+      item.append(text, ' ', forget);
+      unfinishedList.appendChild(item);
     }
-    const fileId = fileIdFor(file);
-    const job = { controller: new AbortController(), xhr: null, sent: 0 };
-    current = job;
-    setBusy(true);
-    setState('checking', 'Asking the server how much of the file it already holds…');
-    try {
-      const startByte = await heldBytes(fileId, job.controller.signal);
-      if (job.controller.signal.aborted) throw stoppedError();
-      if (startByte > file.size) {
-        throw new Error(`the server holds ${startByte} bytes, more than the file's ${file.size}`);
-      }
-      job.sent = startByte;
-      showProgress(startByte, file.size);
-      setState('uploading', startByte > 0
-        ? `Uploading, resumed at byte ${startByte}…`
-        : 'Uploading…');
-      const answer = await send(job, file, fileId, startByte);
-      if (/^Success \d+/.test(answer)) {
-        showProgress(file.size, file.size, true);
-        setState('done', `Done: the server holds all ${file.size} bytes.`);
-      } else {
-        setState('error', 'Error: the server did not confirm completion; press Upload to resume.');
-      }
-    } catch (err) {
-      if (err && err.name === 'AbortError') {
-        setState('stopped', `Stopped after ${job.sent} of ${file.size} bytes were sent. Press Upload to resume.`);
-      } else {
-        setState('error', `Error: ${err && err.message ? err.message : err}.`);
-      }
-    } finally {
-      current = null;
-      setBusy(false);
-    }
+    unfinished.hidden = unfinishedList.children.length === 0;
   }
 
-  function stop() {
-    if (!current) return;
-    current.controller.abort();
-    if (current.xhr) current.xhr.abort();
-  }
+  // ---- picking and dropping ----
 
-  form.addEventListener('submit', (e) => {
-    e.preventDefault();
-    upload();
-  });
-  stopButton.addEventListener('click', stop);
   input.addEventListener('change', () => {
-    const file = input.files[0];
-    showProgress(0, file ? file.size : 0);
-    if (!file) {
-      setState('idle', 'Choose a file to upload.');
-      return;
-    }
-    setState('ready', `Ready to upload ${file.name} (${file.size} bytes).`);
+    start(Array.from(input.files));
+    input.value = ''; // the same file can be picked again
   });
-  setState('idle', 'Choose a file to upload.');
+  for (const type of ['dragenter', 'dragover']) {
+    drop.addEventListener(type, (e) => {
+      e.preventDefault();
+      drop.classList.add('over');
+    });
+  }
+  for (const type of ['dragleave', 'drop']) {
+    drop.addEventListener(type, () => drop.classList.remove('over'));
+  }
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    if (e.dataTransfer && e.dataTransfer.files.length) start(Array.from(e.dataTransfer.files));
+  });
+  // A file dropped beside the area must not replace the page.
+  window.addEventListener('dragover', (e) => e.preventDefault());
+  window.addEventListener('drop', (e) => e.preventDefault());
+
+  list.tabIndex = -1;
+  listUnfinished();
 })();
