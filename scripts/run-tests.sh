@@ -2,7 +2,8 @@
 # Runs every test suite: C unit tests and the black-box suite against the
 # normal build and again against the ASan+UBSan build, the tus/IETF conformance
 # suite (and its self-test: every row fails against a server that breaks it),
-# then tus-js-client and the browser tests.
+# then tus-js-client, the command-line client, web/uploader.js's unit tests (Node) and the
+# browser tests.
 # Prints one line per suite and, last, the totals as "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
@@ -51,6 +52,7 @@ RESUMED_BIN=build/resumed run_suite conformance tests/conformance/run.sh
 run_suite conformance-selftest python3 tests/conformance/selftest.py
 RESUMED_BIN=build/resumed run_suite interop tests/interop/run.sh
 RESUMED_BIN=build/resumed RESUMED_UPLOAD_BIN=build/asan/resumed-upload run_suite client tests/client/run.sh
+run_suite web-unit node --test tests/web/
 RESUMED_BIN=build/resumed run_suite browser tests/browser/run.sh
 
 echo
