@@ -211,6 +211,7 @@
 
     // Resolves when a place is free; the caller must release() it exactly once.
     acquire(signal) {
+      if (signal && signal.aborted) return Promise.reject(abortError());
       if (this.active < this.concurrency) {
         this.active++;
         return Promise.resolve();
@@ -602,15 +603,16 @@
       this._setState('retrying');
       await new Promise((resolve, reject) => {
         const signal = run.controller.signal;
-        const timer = setTimeout(done, delay);
-        function done() {
+        const finish = (settle) => {
           clearTimeout(timer);
           signal.removeEventListener('abort', onAbort);
           run.wake = null;
-          resolve();
-        }
-        function onAbort() { done(); reject(abortError()); }
-        run.wake = done;
+          settle();
+        };
+        const onAbort = () => finish(() => reject(abortError()));
+        const timer = setTimeout(() => finish(resolve), delay);
+        run.wake = () => finish(resolve);
+        if (signal.aborted) return onAbort();
         signal.addEventListener('abort', onAbort, { once: true });
       });
       await this._waitOnline(run);
@@ -622,15 +624,17 @@
       this._setState('offline');
       await new Promise((resolve, reject) => {
         const signal = run.controller.signal;
-        const finish = () => {
-          root.removeEventListener('online', finish);
+        const finish = (settle) => {
+          root.removeEventListener('online', onOnline);
           signal.removeEventListener('abort', onAbort);
           run.wake = null;
-          resolve();
+          settle();
         };
-        const onAbort = () => { finish(); reject(abortError()); };
-        run.wake = finish;
-        root.addEventListener('online', finish);
+        const onOnline = () => finish(resolve);
+        const onAbort = () => finish(() => reject(abortError()));
+        run.wake = onOnline;
+        if (signal.aborted) return onAbort();
+        root.addEventListener('online', onOnline);
         signal.addEventListener('abort', onAbort, { once: true });
       });
     }
