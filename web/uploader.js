@@ -77,10 +77,14 @@
         const j = JSON.parse(text);
         text = String(j.detail || j.title || j.message || text);
       } catch (_) { /* not JSON after all */ }
+    } else if (/html/i.test(type) || /^</.test(text)) {
+      // A proxy's error page (nginx's 413, a 502): its <title>, not a line of markup.
+      const m = /<title[^>]*>([^<]*)<\/title>/i.exec(text) || /<h1[^>]*>([^<]*)<\/h1>/i.exec(text);
+      text = m ? m[1].trim() : '';
     }
     text = text.split(/\r?\n/)[0].slice(0, 200);
     let msg = `the server answered ${res.status}${res.statusText ? ' ' + res.statusText : ''}`;
-    if (text && text !== res.statusText) msg += `: ${text}`;
+    if (text && !(res.statusText && text.includes(res.statusText))) msg += `: ${text}`;
     return msg;
   }
 
