@@ -120,6 +120,10 @@
         countdown = setInterval(() => { $('.state').textContent = stateText('retrying', up); }, 1000);
       }
       if (state === 'uploading' || state === 'checking') forgetListed(up.key);
+      if (state !== 'uploading') {
+        $('.speed').textContent = '';
+        $('.eta').textContent = '';
+      }
       if (state === 'done') showProgress(up.total, up.total, up);
       const paused = state === 'paused';
       pauseButton.textContent = paused ? 'Resume' : 'Pause';

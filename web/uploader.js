@@ -380,6 +380,7 @@
             if (this.offset > this.total) {
               throw permanentError(`the server holds ${this.offset} bytes, more than the file's ${this.total}`);
             }
+            this._acknowledge(this.offset); // what the server holds is confirmed too
             this._samples = [];
             this._setState('uploading');
             const finished = await this._sendRest(run);

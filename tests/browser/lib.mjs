@@ -1,15 +1,16 @@
-// Helpers shared by the browser tests (article-client.test.mjs, uppy.test.mjs):
+// Helpers shared by the browser tests (article-client.test.mjs, uppy.test.mjs,
+// uploader.test.mjs):
 // build/resumed started per test and killed by PID, headless Chromium started
 // once per file and killed by process group, cleanup scopes, and the server's
 // log and the page's console appended to a failing test's error. Not a test
 // file itself (node --test only picks up *.test.mjs and the like).
 //
 // Env: RESUMED_BIN (default <repo>/build/resumed), CHROMIUM (default
-//      /usr/bin/chromium).
+//      /usr/bin/chromium), RESUMED_SEED (the article's text, for articleFiles).
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,6 +30,65 @@ export const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
 
 export function tempDir(prefix) {
   return fs.mkdtempSync(path.join(os.tmpdir(), `resumed-browser-${prefix}-`));
+}
+
+// A file of size random bytes named name in a fresh temp dir (removed when
+// the scope closes): { file (its path), data, size, sha }.
+export function writeSource(scope, name, size) {
+  const dir = tempDir('src');
+  scope.defer(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, name);
+  const data = randomBytes(size);
+  fs.writeFileSync(file, data);
+  return { file, data, size, sha: sha256(data) };
+}
+
+// The data files under DIR/uploads (everything but *.meta and temp files).
+export function dataFiles(dir) {
+  const up = path.join(dir, 'uploads');
+  if (!fs.existsSync(up)) return [];
+  return fs.readdirSync(up)
+    .filter((name) => !name.endsWith('.meta') && !name.startsWith('.'))
+    .map((name) => path.join(up, name));
+}
+
+// ------------------------------------------------------- the article code --
+
+// The article's code is not part of the repository: it is extracted at test
+// time from the seed text that lives beside the checkout
+// (<repo>/../shared/seed/000_62fda8adf1aeaf24.txt; env RESUMED_SEED overrides).
+export const SEED = process.env.RESUMED_SEED
+  ? path.resolve(process.env.RESUMED_SEED)
+  : path.join(path.dirname(REPO), 'shared', 'seed', '000_62fda8adf1aeaf24.txt');
+
+// The seed text has three top-level fenced code blocks, in order: server.js,
+// uploader.js, index.html (the indented ```javascript snippets in its
+// numbered list are excerpts, not files). Returns { uploaderJs, indexHtml }.
+export function articleFiles() {
+  if (!fs.existsSync(SEED)) {
+    throw new Error(
+      `the article's seed text is missing: ${SEED}\n` +
+      'It is expected beside the repository at ../shared/seed/ (set RESUMED_SEED to override).');
+  }
+  const lines = fs.readFileSync(SEED, 'utf8').split(/\r?\n/);
+  const blocks = [];
+  let open = null;
+  for (const line of lines) {
+    if (open) {
+      if (line.trim() === '```') { blocks.push(open); open = null; } else open.lines.push(line);
+    } else {
+      const m = /^(\s*)```(.*)$/.exec(line);
+      if (m) open = { topLevel: m[1] === '' && m[2].trim() === '', lines: [] };
+    }
+  }
+  const files = blocks.filter((b) => b.topLevel).map((b) => `${b.lines.join('\n')}\n`);
+  const problem =
+    files.length !== 3 ? `found ${files.length} top-level fenced code blocks, expected 3`
+    : !files[1].includes('class Uploader') ? 'the 2nd code block is not uploader.js (no "class Uploader")'
+    : !files[2].includes('<script src="uploader.js">') ? 'the 3rd code block is not index.html'
+    : null;
+  if (problem) throw new Error(`cannot extract the article's client from ${SEED}: ${problem}`);
+  return { uploaderJs: files[1], indexHtml: files[2] };
 }
 
 // Processes still alive when this test process exits (e.g. a hook threw
@@ -60,16 +120,23 @@ class Scope {
 // RESUMED_BIN=build/asan/resumed), fails the test too.
 export async function scenario(body) {
   const scope = new Scope();
-  const diag = { server: null, console: [] };
+  const diag = { server: null, earlier: [], console: [] };
   scope.diag = diag;
   try {
     await body(scope);
-    assert.ok(!diag.server || !diag.server.exited, 'resumed exited during the test');
+    for (const server of [...diag.earlier, diag.server].filter(Boolean)) {
+      assert.ok(!server.exited || server.killed, 'resumed exited during the test');
+    }
     await scope.close();
-    const report = /ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:/.exec(diag.server ? diag.server.log : '');
+    const logs = [...diag.earlier, diag.server].filter(Boolean).map((s) => s.log).join('\n');
+    const report = /ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:/.exec(logs);
     assert.ok(!report, `sanitizer report in resumed's stderr: ${report && report[0]}`);
   } catch (err) {
     const extra = [];
+    for (const old of diag.earlier) {
+      extra.push(`--- an earlier server (${old.exited ? 'exited' : 'still running'}); args: ${old.args.join(' ')}; stderr (last 20 lines) ---`,
+        old.log.split('\n').slice(-21).join('\n'));
+    }
     if (diag.server) {
       const state = diag.server.exited
         ? `server EXITED (code ${diag.server.child.exitCode}, signal ${diag.server.child.signalCode})`
@@ -105,11 +172,13 @@ async function withTimeout(promise, ms) {
 
 // ----------------------------------------------------------------- server --
 
-// Starts build/resumed on 127.0.0.1:0 with --dir dir (default: a fresh temp
-// dir, removed when the scope closes); resolves once it printed its listening
-// line. Killed by PID (SIGTERM, then SIGKILL) when the scope closes.
-// server.log (also server.stderr()) is its stderr so far: the request log.
-export async function startServer(scope, { dir = null, web = null, cwd = REPO, extraArgs = [] } = {}) {
+// Starts build/resumed on listen (default 127.0.0.1:0: a free port) with --dir
+// dir (default: a fresh temp dir, removed when the scope closes); resolves
+// once it printed its listening line. Killed by PID (SIGTERM, then SIGKILL)
+// when the scope closes. server.log (also server.stderr()) is its stderr so
+// far: the request log. To restart a server where it was, pass the same dir
+// and listen: new URL(server.url).host.
+export async function startServer(scope, { dir = null, web = null, cwd = REPO, extraArgs = [], listen = '127.0.0.1:0' } = {}) {
   if (!fs.existsSync(BIN)) {
     throw new Error(`resumed binary not found at ${BIN} (run make, or set RESUMED_BIN)`);
   }
@@ -117,7 +186,7 @@ export async function startServer(scope, { dir = null, web = null, cwd = REPO, e
     dir = tempDir('data');
     scope.defer(() => fs.rmSync(dir, { recursive: true, force: true }));
   }
-  const args = ['--listen', '127.0.0.1:0', '--dir', dir];
+  const args = ['--listen', listen, '--dir', dir];
   if (web) args.push('--web', web);
   args.push(...extraArgs);
   const child = spawn(BIN, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -125,6 +194,7 @@ export async function startServer(scope, { dir = null, web = null, cwd = REPO, e
     child, pid: child.pid, args, dir, url: null, exited: false, log: '',
     stderr() { return this.log; },
   };
+  if (scope.diag.server) scope.diag.earlier.push(scope.diag.server);
   scope.diag.server = server;
   if (server.pid) livePids.add(server.pid);
   child.on('exit', () => { server.exited = true; livePids.delete(server.pid); });
@@ -166,6 +236,15 @@ export async function startServer(scope, { dir = null, web = null, cwd = REPO, e
     child.on('error', onError);
   });
   return server;
+}
+
+// Sends signal (default SIGKILL: a crash, nothing flushed or closed) to a
+// server started by startServer, by its PID, and resolves once it exited.
+export async function killServer(server, signal = 'SIGKILL') {
+  if (server.exited) return;
+  server.killed = true; // on purpose: scenario() does not count it as a crash
+  process.kill(server.pid, signal);
+  if (!(await waitExit(server.child, 5000))) throw new Error(`resumed (pid ${server.pid}) did not exit on ${signal}`);
 }
 
 // ---------------------------------------------------------------- browser --
@@ -243,9 +322,10 @@ export async function closeBrowser() {
 // session that has the Network domain on. throttleUpload(bytesPerSecond) caps
 // the upload speed (-1: no cap): Chromium's network emulation paces request
 // bodies, so upload progress arrives in small steps and a stop or pause can
-// land inside a request body.
-export async function openPage(scope) {
-  const context = await browser.newContext();
+// land inside a request body. contextOptions go to browser.newContext (e.g.
+// { viewport: { width: 375, height: 700 } }).
+export async function openPage(scope, contextOptions = {}) {
+  const context = await browser.newContext(contextOptions);
   scope.defer(() => context.close());
   const page = await context.newPage();
   page.on('console', (msg) => scope.diag.console.push(`[${msg.type()}] ${msg.text()}`));

@@ -2,7 +2,8 @@
 # Real-browser tests: installs what is missing, then runs them.
 # Usage (from the repository root): tests/browser/run.sh
 # Env: RESUMED_BIN (default build/resumed, built with make if missing),
-#      CHROMIUM (default /usr/bin/chromium), RESUMED_SEED (default ../shared/seed/...).
+#      CHROMIUM (default /usr/bin/chromium), NGINX (default /usr/sbin/nginx),
+#      RESUMED_SEED (default ../shared/seed/...).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -14,6 +15,15 @@ if [ -z "${CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ]; then
     if [ "$(id -u)" -ne 0 ]; then sudo=sudo; fi
     $sudo apt-get update
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+fi
+
+if [ -z "${NGINX:-}" ] && [ ! -x /usr/sbin/nginx ]; then
+    # Debian enables its own nginx service on install; the tests start theirs (nginxlib.mjs).
+    echo "run.sh: installing nginx (apt-get)" >&2
+    sudo=
+    if [ "$(id -u)" -ne 0 ]; then sudo=sudo; fi
+    $sudo apt-get update
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y nginx
 fi
 
 if [ ! -d "$here/node_modules/playwright-core" ] || [ ! -d "$here/node_modules/uppy" ]; then
