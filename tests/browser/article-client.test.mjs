@@ -22,7 +22,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   MiB, sha256, tempDir, scenario, startServer, launchBrowser, closeBrowser, openPage,
-  writeSource, dataFiles, articleFiles,
+  writeSource, dataFiles, articleFiles, setInputFiles,
 } from './lib.mjs';
 
 const TEST_TIMEOUT = 180_000;
@@ -68,19 +68,7 @@ async function newPage(scope) {
   return {
     page,
     uploads,
-    // Chooses a local file in an <input type=file> by path, through CDP
-    // (playwright-core refuses files over 50 MB for a CDP-connected browser;
-    // Chromium runs on this machine, so a path is all it needs). Chromium
-    // fires the input's input and change events.
-    async chooseFile(selector, file) {
-      const { result } = await cdp.send('Runtime.evaluate', {
-        expression: `document.querySelector(${JSON.stringify(selector)})`,
-      });
-      assert.ok(result.objectId, `no element matches ${selector}`);
-      await cdp.send('DOM.enable');
-      await cdp.send('DOM.setFileInputFiles', { files: [file], objectId: result.objectId });
-      await cdp.send('Runtime.releaseObject', { objectId: result.objectId });
-    },
+    chooseFile: (selector, file) => setInputFiles(cdp, selector, file),
     throttleUpload,
     unthrottle: () => throttleUpload(-1),
   };

@@ -337,3 +337,19 @@ export async function openPage(scope, contextOptions = {}) {
   });
   return { context, page, cdp, throttleUpload };
 }
+
+// Chooses local files (a path or an array of paths) in an <input type=file> through CDP:
+// playwright-core refuses files over 50 MB for a CDP-connected browser, and since Chromium
+// runs on this machine a path is all it needs. Chromium fires the input's input and change
+// events.
+export async function setInputFiles(cdp, selector, files) {
+  const { result } = await cdp.send('Runtime.evaluate', {
+    expression: `document.querySelector(${JSON.stringify(selector)})`,
+  });
+  assert.ok(result.objectId, `no element matches ${selector}`);
+  await cdp.send('DOM.enable');
+  await cdp.send('DOM.setFileInputFiles', {
+    files: Array.isArray(files) ? files : [files], objectId: result.objectId,
+  });
+  await cdp.send('Runtime.releaseObject', { objectId: result.objectId });
+}

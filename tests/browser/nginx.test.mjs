@@ -31,6 +31,7 @@ import net from 'node:net';
 import path from 'node:path';
 import {
   MiB, sha256, tempDir, scenario, startServer, launchBrowser, closeBrowser, openPage,
+  setInputFiles,
 } from './lib.mjs';
 import { startNginx, startFaultProxy } from './nginxlib.mjs';
 
@@ -67,18 +68,6 @@ function onlyDataFile(dir) {
   const files = fs.existsSync(up) ? fs.readdirSync(up).filter((n) => !n.endsWith('.meta') && !n.startsWith('.')) : [];
   assert.equal(files.length, 1, `expected exactly one data file under ${up}, found ${JSON.stringify(files)}`);
   return path.join(up, files[0]);
-}
-
-// Chooses a local file in an <input type=file> through CDP (a path is all Chromium needs; it
-// fires the input's change event).
-async function chooseFile(cdp, selector, file) {
-  const { result } = await cdp.send('Runtime.evaluate', {
-    expression: `document.querySelector(${JSON.stringify(selector)})`,
-  });
-  assert.ok(result.objectId, `no element matches ${selector}`);
-  await cdp.send('DOM.enable');
-  await cdp.send('DOM.setFileInputFiles', { files: [file], objectId: result.objectId });
-  await cdp.send('Runtime.releaseObject', { objectId: result.objectId });
 }
 
 // Resolves when check() returns a truthy value (polled), or rejects after ms.
@@ -190,7 +179,7 @@ async function cutUpload(t, scope, { docName, protocol, chunk = null, subs = {} 
 
     const baseline = await proxy.stats();
     await throttleUpload(THROTTLE);
-    await chooseFile(cdp, '#file', src.file);
+    await setInputFiles(cdp, '#file', src.file);
 
     // Arm the cut once the upload is CUT_AFTER bytes in, then wait for it.
     await waitFor(`${CUT_AFTER} bytes sent`,

@@ -15,16 +15,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   REPO, MiB, scenario, startServer, launchBrowser, closeBrowser, openPage, writeSource,
+  setInputFiles,
 } from './lib.mjs';
 
 const OUT = path.resolve(process.argv[2] || path.join(REPO, 'docs', 'screenshot.png'));
-
-async function setFiles(page, cdp, files) {
-  await cdp.send('DOM.enable');
-  const { result } = await cdp.send('Runtime.evaluate', { expression: "document.getElementById('file')" });
-  await cdp.send('DOM.setFileInputFiles', { files, objectId: result.objectId });
-  await cdp.send('Runtime.releaseObject', { objectId: result.objectId });
-}
 
 function waitRow(page, name, states, minFraction = 0) {
   return page.waitForFunction(({ name, states, minFraction }) => {
@@ -48,11 +42,11 @@ try {
     // One upload at a time, so that the last file waits in the queue.
     await page.goto(`${server.url}/?concurrency=1`);
 
-    await setFiles(page, cdp, [done.file]);
+    await setInputFiles(cdp, '#file', [done.file]);
     await waitRow(page, path.basename(done.file), ['done']);
 
     await throttleUpload(8 * MiB);
-    await setFiles(page, cdp, [moving.file, waiting.file]);
+    await setInputFiles(cdp, '#file', [moving.file, waiting.file]);
     await waitRow(page, path.basename(waiting.file), ['queued']);
     await waitRow(page, path.basename(moving.file), ['uploading'], 0.4);
     await page.mouse.move(0, 0);

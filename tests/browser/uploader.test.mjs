@@ -29,7 +29,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   REPO, MiB, sha256, tempDir, scenario, startServer, killServer, launchBrowser, closeBrowser,
-  openPage, writeSource, dataFiles, articleFiles,
+  openPage, writeSource, dataFiles, articleFiles, setInputFiles,
 } from './lib.mjs';
 
 const TEST_TIMEOUT = 60_000;
@@ -118,17 +118,7 @@ async function newPage(scope, contextOptions) {
     requests,
     throttleUpload,
     unthrottle: () => throttleUpload(-1),
-    // Chooses local files by path through CDP (playwright-core refuses files over
-    // 50 MB for a CDP-connected browser; Chromium runs here, so a path is all it
-    // needs). Chromium fires the input's input and change events.
-    async chooseFiles(files, selector = '#file') {
-      const { result } = await cdp.send('Runtime.evaluate', {
-        expression: `document.querySelector(${JSON.stringify(selector)})`,
-      });
-      assert.ok(result.objectId, `no element matches ${selector}`);
-      await cdp.send('DOM.setFileInputFiles', { files, objectId: result.objectId });
-      await cdp.send('Runtime.releaseObject', { objectId: result.objectId });
-    },
+    chooseFiles: (files, selector = '#file') => setInputFiles(cdp, selector, files),
     // Drags local files from outside the browser onto the element's centre, the
     // way a file manager does (CDP Input.dispatchDragEvent: dragEnter, dragOver, drop).
     async dropFiles(files, selector = '#drop') {
