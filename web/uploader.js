@@ -302,6 +302,7 @@
       this._paused = false;
       this._resumeWait = null;
       this._samples = [];
+      this._reported = -1;        // the offset onAcknowledged was last called with
     }
 
     get total() { return this.file.size; }
@@ -324,10 +325,13 @@
       return run.promise;
     }
 
-    // The article's stop(): the running upload() resolves false; upload() again resumes.
+    // The article's stop(): the running upload() resolves false; upload() again resumes,
+    // even at once (the stopped run is detached here, not when it has wound down).
     stop() {
-      if (!this._run) return;
-      this._abort(this._run);
+      const run = this._run;
+      if (!run) return;
+      this._run = null;
+      this._abort(run);
     }
 
     // Stops sending and gives the queue place up; resume() continues the same upload().
@@ -350,6 +354,7 @@
       const run = this._run;
       if (run) {
         run.cancelled = true;
+        this._run = null;
         this._abort(run);
         try { await run.promise; } catch (_) { /* cancelled anyway */ }
       }
@@ -370,6 +375,7 @@
       try {
         if (o.resume && o.storage && !this.key) this.key = await fingerprint(this.file, this.endpoint, this.protocol);
         for (;;) {
+          if (run.controller.signal.aborted) throw abortError();
           await this._waitUnpaused(run);
           await this._takeSlot(run);
           if (this._paused) continue; // paused while it waited for its place
@@ -381,6 +387,7 @@
               throw permanentError(`the server holds ${this.offset} bytes, more than the file's ${this.total}`);
             }
             this._acknowledge(this.offset); // what the server holds is confirmed too
+            if (this._paused) continue;
             this._samples = [];
             this._setState('uploading');
             const finished = await this._sendRest(run);
@@ -392,7 +399,8 @@
             }
           } catch (err) {
             if (run.controller.signal.aborted) throw abortError();
-            if (this._paused && err.name === 'AbortError') continue;
+            // Any other abort is pause()'s (even if resume() came in the same tick).
+            if (err.name === 'AbortError') continue;
             if (!err.retriable) throw err;
             if (this.offset > before) failures = 0;
             if (++failures > o.retries) {
@@ -405,7 +413,8 @@
         }
       } catch (err) {
         if (err.name === 'AbortError' || run.controller.signal.aborted) {
-          if (!run.cancelled) this._setState('stopped');
+          // Not when upload() was called again already: the new run owns the state.
+          if (!run.cancelled && !this._run) this._setState('stopped');
           return false;
         }
         this.error = err;
@@ -489,6 +498,7 @@
       const size = this.options.chunkSize > 0 ? this.options.chunkSize : Infinity;
       for (;;) {
         if (this.protocol === 'tus' && this.offset === this.total) return true;
+        if (this._paused) throw abortError(); // paused between two requests
         const start = this.offset;
         const end = Math.min(this.total, start + size);
         const body = this.file.slice(start, end);
@@ -505,6 +515,8 @@
           if (!Number.isSafeInteger(off) || off < start || off > end) {
             throw retriableError('the server answered the PATCH without a valid Upload-Offset');
           }
+          // A server that takes none of the bytes must not get them again at once, forever.
+          if (off === start && end > start) throw retriableError('the server took none of the bytes');
           this._acknowledge(off);
         } else {
           const h = this._articleHeaders();
@@ -555,9 +567,13 @@
       if (this.onProgress) this.onProgress(this.sent, this.total, this);
     }
 
+    // onAcknowledged fires when the confirmed offset changes, not for every answer that
+    // repeats it (a retry's HEAD or status often does).
     _acknowledge(offset) {
       this.offset = offset;
       if (this.sent < offset) this.sent = offset;
+      if (offset === this._reported) return;
+      this._reported = offset;
       if (this.onAcknowledged) this.onAcknowledged(offset, this.total, this);
     }
 
