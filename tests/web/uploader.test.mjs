@@ -68,6 +68,19 @@ function articleSetup({ size = 1000, bytes, file, options = {}, storage } = {}) 
   return { model, server, storage, file, bytes, up, id: articleFileId(file) };
 }
 
+// Two article uploads, files 'a' and 'b' of `size` bytes, sharing a queue of one place.
+function queuedPair({ size = 1000, aOptions = {} } = {}) {
+  const model = new ArticleModel(A);
+  const server = new FakeServer((req) => model.handle(req));
+  const queue = new UploadQueue({ concurrency: 1 });
+  const fa = makeFile(pattern(size, 1), { name: 'a' });
+  const fb = makeFile(pattern(size, 2), { name: 'b' });
+  const opts = { endpoint: A, storage: new MemoryStorage(), XMLHttpRequest: server.XMLHttpRequest, queue };
+  const a = newUploader({ file: fa, ...opts, ...aOptions });
+  const b = newUploader({ file: fb, ...opts });
+  return { model, server, queue, fa, fb, ida: articleFileId(fa), idb: articleFileId(fb), a, b };
+}
+
 function tusSetup({ size = 1000, bytes, file, options = {}, storage, model } = {}) {
   model = model || new TusModel(T);
   const server = new FakeServer((req) => model.handle(req));
@@ -941,21 +954,15 @@ describe('UploadQueue', () => {
   });
 
   test('a queued upload waits in state "queued" until a place is free', LIMIT, async () => {
-    const model = new ArticleModel(A);
-    const server = new FakeServer((req) => model.handle(req));
-    const queue = new UploadQueue({ concurrency: 1 });
-    const fa = makeFile(pattern(1000, 1), { name: 'a' });
-    const fb = makeFile(pattern(1000, 2), { name: 'b' });
+    const { model, server, ida, idb, a, b } = queuedPair();
     let hang = true;
-    server.handler = (req) => (req.method === 'POST' && req.header('x-file-id') === articleFileId(fa) && hang ? undefined : model.handle(req));
-    const a = newUploader({ file: fa, endpoint: A, storage: new MemoryStorage(), XMLHttpRequest: server.XMLHttpRequest, queue });
-    const b = newUploader({ file: fb, endpoint: A, storage: new MemoryStorage(), XMLHttpRequest: server.XMLHttpRequest, queue });
+    server.handler = (req) => (req.method === 'POST' && req.header('x-file-id') === ida && hang ? undefined : model.handle(req));
     const pa = track(a.upload());
     await server.waitFor((r) => r.method === 'POST', { includePast: true });
     const pb = track(b.upload());
     await until(() => b.state === 'queued', { what: 'b queued' });
     await sleep(20);
-    assert.equal(server.requests.filter((r) => r.header('x-file-id') === articleFileId(fb)).length, 0, 'b sent nothing');
+    assert.equal(server.requests.filter((r) => r.header('x-file-id') === idb).length, 0, 'b sent nothing');
     hang = false;
     a.stop(); // frees the place
     assert.equal(await pa.promise, false);
@@ -963,18 +970,9 @@ describe('UploadQueue', () => {
   });
 
   test('a paused upload gives its place to a queued one; resume() finishes it', LIMIT, async () => {
-    const model = new ArticleModel(A);
-    const server = new FakeServer((req) => model.handle(req));
-    const queue = new UploadQueue({ concurrency: 1 });
-    const fa = makeFile(pattern(2000, 1), { name: 'a' });
-    const fb = makeFile(pattern(2000, 2), { name: 'b' });
-    const ida = articleFileId(fa);
-    const idb = articleFileId(fb);
+    const { model, server, queue, ida, idb, a, b } = queuedPair({ size: 2000 });
     let hang = true;
     server.handler = (req) => (req.method === 'POST' && req.header('x-file-id') === ida && hang ? undefined : model.handle(req));
-    const opts = { endpoint: A, storage: new MemoryStorage(), XMLHttpRequest: server.XMLHttpRequest, queue };
-    const a = newUploader({ file: fa, ...opts });
-    const b = newUploader({ file: fb, ...opts });
     const pa = track(a.upload());
     await server.waitFor((r) => r.method === 'POST', { includePast: true });
     const pb = track(b.upload());
@@ -992,16 +990,9 @@ describe('UploadQueue', () => {
   });
 
   test('stop() before the upload reached the full queue resolves false and takes no place', LIMIT, async () => {
-    const model = new ArticleModel(A);
-    const server = new FakeServer((req) => model.handle(req));
-    const queue = new UploadQueue({ concurrency: 1 });
-    const fa = makeFile(pattern(1000, 1), { name: 'a' });
-    const fb = makeFile(pattern(1000, 2), { name: 'b' });
+    const { model, server, queue, a, b } = queuedPair();
     let hang = true;
     server.handler = (req) => (req.method === 'POST' && hang ? undefined : model.handle(req));
-    const opts = { endpoint: A, storage: new MemoryStorage(), XMLHttpRequest: server.XMLHttpRequest, queue };
-    const a = newUploader({ file: fa, ...opts });
-    const b = newUploader({ file: fb, ...opts });
     const pa = a.upload();
     const hung = await server.waitFor((r) => r.method === 'POST', { includePast: true });
     const pb = b.upload();
@@ -1018,17 +1009,11 @@ describe('UploadQueue', () => {
   });
 
   test('a retrying upload gives its place up during the backoff', LIMIT, async () => {
-    const model = new ArticleModel(A);
-    const server = new FakeServer((req) => model.handle(req));
-    const queue = new UploadQueue({ concurrency: 1 });
-    const fa = makeFile(pattern(1000, 1), { name: 'a' });
-    const fb = makeFile(pattern(1000, 2), { name: 'b' });
-    const ida = articleFileId(fa);
+    const { model, server, ida, a, b } = queuedPair({
+      aOptions: { retryDelay: 400, retryMaxDelay: 400, random: () => 0 }, // 200 ms
+    });
     let n = 0;
     server.handler = (req) => (req.method === 'POST' && req.header('x-file-id') === ida && n++ === 0 ? { status: 503 } : model.handle(req));
-    const opts = { endpoint: A, storage: new MemoryStorage(), XMLHttpRequest: server.XMLHttpRequest, queue };
-    const a = newUploader({ file: fa, ...opts, retryDelay: 400, retryMaxDelay: 400, random: () => 0 }); // 200 ms
-    const b = newUploader({ file: fb, ...opts });
     const pa = a.upload();
     const pb = b.upload();
     assert.equal(await within(pb, 2000, 'b'), true);
