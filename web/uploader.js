@@ -118,13 +118,7 @@
   }
 
   async function blobBytes(blob) {
-    if (blob.arrayBuffer) return new Uint8Array(await blob.arrayBuffer());
-    return new Promise((resolve, reject) => {
-      const r = new FileReader();
-      r.onload = () => resolve(new Uint8Array(r.result));
-      r.onerror = () => reject(r.error);
-      r.readAsArrayBuffer(blob);
-    });
+    return new Uint8Array(await blob.arrayBuffer());
   }
 
   // The key of a file's localStorage entry: name, size, lastModified, endpoint, protocol
@@ -598,20 +592,34 @@
       }
     }
 
+    // Resolves when arm's wake() is called, rejects with an AbortError when the run is
+    // stopped. arm(wake) sets the wait up and returns what takes it down again.
+    _wait(run, arm) {
+      return new Promise((resolve, reject) => {
+        const signal = run.controller.signal;
+        if (signal.aborted) return reject(abortError());
+        let disarm = null;
+        let done = false;
+        const finish = (settle) => {
+          if (done) return;
+          done = true;
+          disarm();
+          signal.removeEventListener('abort', onAbort);
+          settle();
+        };
+        const onAbort = () => finish(() => reject(abortError()));
+        signal.addEventListener('abort', onAbort, { once: true });
+        disarm = arm(() => finish(resolve));
+      });
+    }
+
     async _waitUnpaused(run) {
       if (!this._paused) return;
       this._releaseSlot(run);
       this._setState('paused');
-      await new Promise((resolve, reject) => {
-        const signal = run.controller.signal;
-        const onAbort = () => { this._resumeWait = null; reject(abortError()); };
-        if (signal.aborted) return onAbort();
-        signal.addEventListener('abort', onAbort, { once: true });
-        this._resumeWait = () => {
-          signal.removeEventListener('abort', onAbort);
-          this._resumeWait = null;
-          resolve();
-        };
+      await this._wait(run, (wake) => {
+        this._resumeWait = wake;
+        return () => { this._resumeWait = null; };
       });
     }
 
@@ -622,19 +630,10 @@
       const delay = backoffDelay(attempt, o.retryDelay, o.retryMaxDelay, o.random);
       this.retryAt = Date.now() + delay;
       this._setState('retrying');
-      await new Promise((resolve, reject) => {
-        const signal = run.controller.signal;
-        const finish = (settle) => {
-          clearTimeout(timer);
-          signal.removeEventListener('abort', onAbort);
-          run.wake = null;
-          settle();
-        };
-        const onAbort = () => finish(() => reject(abortError()));
-        const timer = setTimeout(() => finish(resolve), delay);
-        run.wake = () => finish(resolve);
-        if (signal.aborted) return onAbort();
-        signal.addEventListener('abort', onAbort, { once: true });
+      await this._wait(run, (wake) => {
+        const timer = setTimeout(wake, delay);
+        run.wake = wake;
+        return () => { clearTimeout(timer); run.wake = null; };
       });
       await this._waitOnline(run);
     }
@@ -643,20 +642,10 @@
       const nav = root.navigator;
       if (!nav || nav.onLine !== false || typeof root.addEventListener !== 'function') return;
       this._setState('offline');
-      await new Promise((resolve, reject) => {
-        const signal = run.controller.signal;
-        const finish = (settle) => {
-          root.removeEventListener('online', onOnline);
-          signal.removeEventListener('abort', onAbort);
-          run.wake = null;
-          settle();
-        };
-        const onOnline = () => finish(resolve);
-        const onAbort = () => finish(() => reject(abortError()));
-        run.wake = onOnline;
-        if (signal.aborted) return onAbort();
-        root.addEventListener('online', onOnline);
-        signal.addEventListener('abort', onAbort, { once: true });
+      await this._wait(run, (wake) => {
+        root.addEventListener('online', wake);
+        run.wake = wake;
+        return () => { root.removeEventListener('online', wake); run.wake = null; };
       });
     }
 
@@ -704,7 +693,6 @@
           header: (name) => xhr.getResponseHeader(name),
         });
         xhr.onerror = () => finish(reject, retriableError('the connection failed'));
-        xhr.ontimeout = xhr.onerror;
         xhr.onabort = () => finish(reject, abortError());
         xhr.onprogress = arm;
         if (xhr.upload) {
