@@ -9,21 +9,18 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
-if [ -z "${CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ]; then
-    echo "run.sh: installing chromium (apt-get)" >&2
+# Debian's packages, only those missing, in one apt-get run. (Installing nginx also enables
+# Debian's own nginx service; the tests start theirs, nginxlib.mjs.)
+missing=
+[ -n "${CHROMIUM:-}" ] || [ -x /usr/bin/chromium ] || missing="$missing chromium"
+[ -n "${NGINX:-}" ] || [ -x /usr/sbin/nginx ] || missing="$missing nginx"
+if [ -n "$missing" ]; then
+    echo "run.sh: installing$missing (apt-get)" >&2
     sudo=
     if [ "$(id -u)" -ne 0 ]; then sudo=sudo; fi
     $sudo apt-get update
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
-fi
-
-if [ -z "${NGINX:-}" ] && [ ! -x /usr/sbin/nginx ]; then
-    # Debian enables its own nginx service on install; the tests start theirs (nginxlib.mjs).
-    echo "run.sh: installing nginx (apt-get)" >&2
-    sudo=
-    if [ "$(id -u)" -ne 0 ]; then sudo=sudo; fi
-    $sudo apt-get update
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y nginx
+    # shellcheck disable=SC2086 # one word per package
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y $missing
 fi
 
 if [ ! -d "$here/node_modules/playwright-core" ] || [ ! -d "$here/node_modules/uppy" ]; then
