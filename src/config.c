@@ -29,6 +29,17 @@ static const char usage[] =
     "  --header-timeout SEC     deadline for a request head (default 10)\n"
     "  --body-timeout SEC       idle limit while a body arrives (default 60)\n"
     "  --keepalive-timeout SEC  idle limit between requests (default 30)\n"
+    "  --max-connections-per-ip N  concurrent connections from one address, 0 = no cap\n"
+    "                           (default 256; behind a proxy every client is the proxy)\n"
+    "  --min-body-rate BYTES    a request body must average this many bytes/s over 10 s,\n"
+    "                           0 = no minimum (default 128)\n"
+    "  --max-unfinished N       unfinished uploads one client (token, or address) may\n"
+    "                           hold, 0 = no limit (default 1000)\n"
+    "  --shutdown-timeout SEC   on SIGTERM, time open requests get to finish (default 10)\n"
+    "  --auth-tokens FILE       require Authorization: Bearer with a token listed in FILE\n"
+    "                           (one per line); uploads belong to their creator's token\n"
+    "  --auth-secret FILE       sign upload URLs with the HMAC key in FILE; unsigned or\n"
+    "                           forged upload URLs get 403. Both files reload on SIGHUP\n"
     "  --boot-id-file PATH      boot id source (default /proc/sys/kernel/random/boot_id)\n"
     "  --quiet                  no request log\n"
     "  --help, --version\n"
@@ -51,6 +62,10 @@ void config_defaults(struct config *c) {
   c->body_timeout_ms = 60000;
   c->keepalive_timeout_ms = 30000;
   c->boot_id_file = "/proc/sys/kernel/random/boot_id";
+  c->max_connections_per_ip = 256;
+  c->min_body_rate = 128;
+  c->max_unfinished = 1000;
+  c->shutdown_timeout_ms = 10000;
 }
 
 static int parse_listen(struct config *c, const char *v) {
@@ -112,6 +127,8 @@ int config_parse(struct config *c, int argc, char **argv, char *err, size_t errl
     else if (strcmp(a, "--dir") == 0) bad = !*v, c->dir = v;
     else if (strcmp(a, "--web") == 0) bad = !*v, c->web = v;
     else if (strcmp(a, "--boot-id-file") == 0) bad = !*v, c->boot_id_file = v;
+    else if (strcmp(a, "--auth-tokens") == 0) bad = !*v, c->auth_tokens_file = v;
+    else if (strcmp(a, "--auth-secret") == 0) bad = !*v, c->auth_secret_file = v;
     else if (strcmp(a, "--base-path") == 0)
       bad = v[0] != '/' || strlen(v) < 2 || strlen(v) > 200 || strstr(v, "..") != NULL, c->base_path = v;
     else if (strcmp(a, "--cors-origin") == 0) bad = !*v, c->cors_origin = v;
@@ -131,6 +148,18 @@ int config_parse(struct config *c, int argc, char **argv, char *err, size_t errl
     } else if (strcmp(a, "--max-connections") == 0) {
       bad = parse_count(v, 1, 1000000, &n) < 0;
       c->max_connections = (uint32_t)n;
+    } else if (strcmp(a, "--max-connections-per-ip") == 0) {
+      bad = parse_count(v, 0, 1000000, &n) < 0;
+      c->max_connections_per_ip = (uint32_t)n;
+    } else if (strcmp(a, "--min-body-rate") == 0) {
+      bad = parse_count(v, 0, 1ull << 40, &n) < 0;
+      c->min_body_rate = n;
+    } else if (strcmp(a, "--max-unfinished") == 0) {
+      bad = parse_count(v, 0, 100000000, &n) < 0;
+      c->max_unfinished = (uint32_t)n;
+    } else if (strcmp(a, "--shutdown-timeout") == 0) {
+      bad = parse_count(v, 0, 86400, &n) < 0;
+      c->shutdown_timeout_ms = n * 1000;
     } else if (strcmp(a, "--header-timeout") == 0) {
       bad = parse_count(v, 1, 86400, &n) < 0;
       c->header_timeout_ms = n * 1000;

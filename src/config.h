@@ -27,6 +27,12 @@ struct config {
   int behind_proxy;
   int disable_download;
   int quiet;
+  uint32_t max_connections_per_ip; /* 0: no cap */
+  uint64_t min_body_rate;          /* bytes/s a body must average; 0: none */
+  uint32_t max_unfinished;         /* unfinished uploads per client; 0: no limit */
+  uint64_t shutdown_timeout_ms;
+  const char *auth_tokens_file;    /* NULL: no bearer tokens */
+  const char *auth_secret_file;    /* NULL: unsigned upload URLs */
 };
 
 void config_defaults(struct config *cfg);

@@ -17,6 +17,7 @@
 #define STORE_KEY_LEN 32   /* lowercase hex of 128 random bits */
 #define STORE_BOOT_ID_MAX 40
 #define STORE_KIND_MAX 15
+#define STORE_OWNER_MAX 63 /* "t:" + token hash, or "a:" + client address */
 #define STORE_METADATA_MAX 8192
 #define STORE_CONCAT_PARTS_MAX 128
 #define STORE_CONCAT_MAX (6 + STORE_CONCAT_PARTS_MAX * (STORE_KEY_LEN + 1))
@@ -35,6 +36,9 @@ struct upload_info {
   char kind[STORE_KIND_MAX + 1]; /* protocol that created it: "article", "tus" */
   int64_t expires; /* unix seconds after which an unfinished upload may be removed; 0 never */
   int unverified;  /* bytes past offset await a checksum: never trust them at recovery */
+  /* Who created it: with --auth-tokens only this owner may touch it; also the
+   * key of the per-client unfinished-upload count. "" for none. */
+  char owner[STORE_OWNER_MAX + 1];
   char *metadata; /* protocol metadata, one line without CR/LF, or NULL. Owned by
                      whoever owns the struct; copies of the struct borrow it. */
   char *concat;   /* tus concatenation, or NULL: "partial", or "final" and the

@@ -36,14 +36,16 @@ static const struct store_ops fs_ops;
 /* ---------- metadata record ---------- */
 
 int store_fs_format_info(const struct upload_info *in, char *buf, size_t len) {
-  if ((in->metadata && strpbrk(in->metadata, "\r\n")) || (in->concat && strpbrk(in->concat, "\r\n")))
+  if ((in->metadata && strpbrk(in->metadata, "\r\n")) || (in->concat && strpbrk(in->concat, "\r\n")) ||
+      strpbrk(in->owner, " \r\n"))
     return -EINVAL;
   int n = snprintf(buf, len,
                    "resumed-upload 1\nkey %s\nkind %s\nlength %" PRId64 "\noffset %" PRIu64
-                   "\nfinished %d\ncreated %" PRId64 "\nexpires %" PRId64 "\nboot %s\n%s%s%s%s%s%s%s",
+                   "\nfinished %d\ncreated %" PRId64 "\nexpires %" PRId64 "\nboot %s\n%s%s%s%s%s%s%s%s%s%s",
                    in->key, in->kind[0] ? in->kind : "article", in->length, in->offset,
                    in->finished ? 1 : 0, in->created, in->expires, in->boot_id[0] ? in->boot_id : "-",
                    in->unverified ? "unverified 1\n" : "",
+                   in->owner[0] ? "owner " : "", in->owner, in->owner[0] ? "\n" : "",
                    in->metadata ? "metadata " : "", in->metadata ? in->metadata : "",
                    in->metadata ? "\n" : "", in->concat ? "concat " : "",
                    in->concat ? in->concat : "", in->concat ? "\n" : "");
@@ -120,6 +122,10 @@ int store_fs_parse_info(const char *buf, size_t len, struct upload_info *info) {
       info->unverified = 1;
     } else if (KEY_IS("expires")) {
       if (parse_i64_field(v, vl, &info->expires) < 0 || info->expires < 0) goto bad;
+    } else if (KEY_IS("owner")) {
+      if (vl == 0 || vl > STORE_OWNER_MAX || memchr(v, ' ', vl)) goto bad;
+      memcpy(info->owner, v, vl);
+      info->owner[vl] = 0;
     } else if (KEY_IS("kind")) {
       if (vl == 0 || vl > STORE_KIND_MAX) goto bad;
       memcpy(info->kind, v, vl);

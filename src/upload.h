@@ -67,6 +67,7 @@ struct upload_spec {
   const char *metadata; /* or NULL */
   const char *concat;   /* or NULL (see upload_info) */
   const char *alias;    /* name to point at the upload, or NULL */
+  const char *owner;    /* upload_info.owner, or NULL */
 };
 
 /* Creates an upload off the loop; cb receives a referenced upload on success. */
