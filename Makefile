@@ -121,3 +121,13 @@ test: test-deps
 
 clean:
 	rm -rf build
+
+# Test tools: faultfs, an LD_PRELOAD shim that fails the store's writes on demand
+# (tests/blackbox/test_resources.py). `make test` builds them first.
+.PHONY: tools
+tools: build/tools/faultfs.so
+test: tools
+
+build/tools/faultfs.so: tests/tools/faultfs.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 $(WARN) -O2 -g -shared -fPIC -o $@ $< -ldl -lpthread
