@@ -19,7 +19,7 @@ LDLIBS       = $(PKG_LIBS) -lpthread
 SRC_LIB     := src/http.c src/router.c src/article.c src/endpoint.c src/cors.c src/tus.c \
                src/concat.c src/ietf.c src/sfv.c src/download.c src/metadata.c \
                src/upload_request.c src/static_files.c src/upload.c src/checksum.c \
-               src/store.c src/store_fs.c src/config.c src/util.c src/log.c
+               src/store.c src/store_fs.c src/config.c src/util.c src/log.c src/auth.c
 LLHTTP_SRC  := $(LLHTTP_DIR)/llhttp.c $(LLHTTP_DIR)/api.c $(LLHTTP_DIR)/http.c
 UNIT_SRC    := $(filter-out tests/unit/test_client.c,$(wildcard tests/unit/test_*.c))
 # The command-line client shares the digests, Upload-Metadata writing and small helpers with the server.

@@ -42,9 +42,12 @@ int auth_secret_on(const struct auth *a);
 
 /* The request's identity. With tokens on: 0 and owner set for a listed
  * `Authorization: Bearer` token; -EACCES when no bearer token was sent,
- * -EPERM when it is not listed (both: answer with auth_challenge()). With
- * tokens off: 0 and owner "". token/token_len (may be NULL) receive the
- * bearer token's bytes inside the request (for scoping article ids). */
+ * -EPERM when it is not listed, malformed, or sent in two Authorization
+ * headers (both: answer with auth_challenge()). With tokens off: 0 and owner
+ * "a:" + the client's IP (the peer, or behind a proxy the forwarded address),
+ * recorded with an upload but not checked. token/token_len
+ * (may be NULL) receive the listed token's bytes inside the request (for
+ * scoping article ids); NULL and 0 with tokens off or on error. */
 int auth_identify(const struct auth *a, struct http_request *req,
                   char owner[STORE_OWNER_MAX + 1], const char **token, size_t *token_len);
 /* Starts a 401 response with the WWW-Authenticate challenge for rc from
