@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "util.h"
 
 struct creating {
@@ -17,6 +18,7 @@ struct creating {
 
 struct article {
   struct upload_engine *eng;
+  struct auth *auth;
   uint64_t max_size;
   struct creating *creating; /* aliases whose upload is being created */
 };
@@ -29,6 +31,7 @@ struct areq {
   struct upload *u;
   struct upload_writer w;
   char alias[65];
+  char owner[STORE_OWNER_MAX + 1]; /* for the upload it creates */
   uint64_t start;
   int64_t size;   /* X-File-Size, -1 if absent */
   uint64_t limit; /* no byte at or past this offset is kept */
@@ -44,10 +47,12 @@ static void on_close(struct http_request *req, int err);
 static const struct http_handler upload_handler = {on_body, on_end, on_close};
 static const struct http_handler status_handler = {NULL, NULL, on_close};
 
-int article_new(struct article **out, struct upload_engine *eng, uint64_t max_size) {
+int article_new(struct article **out, struct upload_engine *eng, struct auth *auth,
+                uint64_t max_size) {
   struct article *a = calloc(1, sizeof(*a));
   if (!a) return -ENOMEM;
   a->eng = eng;
+  a->auth = auth;
   a->max_size = max_size;
   *out = a;
   return 0;
@@ -137,6 +142,10 @@ static void respond_error(struct areq *ar, int err) {
   if (!ar->req) return;
   if (err == -ENOSPC || err == -EDQUOT)
     http_res_text(ar->req, 507, NULL, "storage full");
+  else if (err == -EUSERS)
+    http_res_text(ar->req, 429, NULL, "too many unfinished uploads");
+  else if (err == -EMFILE || err == -ENFILE)
+    http_res_text(ar->req, 503, NULL, "server busy, retry");
   else
     http_res_text(ar->req, 500, NULL, "storage error");
 }
@@ -153,8 +162,10 @@ static void respond_count(struct http_request *req, int status, const char *reas
 
 /* ---------- header parsing ---------- */
 
-/* Reads X-File-Id and derives the alias; answers the request on error. */
-static int read_id(struct http_request *req, char alias[65]) {
+/* Reads X-File-Id and derives the alias; answers the request on error.
+ * owner receives the requester's owner id. */
+static int read_id(struct article *a, struct http_request *req, char alias[65],
+                   char owner[STORE_OWNER_MAX + 1]) {
   size_t n;
   unsigned count = http_req_header_count(req, "x-file-id");
   const char *id = http_req_header(req, "x-file-id", &n);
@@ -186,6 +197,11 @@ static int read_id(struct http_request *req, char alias[65]) {
       return -1;
     }
   }
+  owner[0] = 0;
+  if (a->auth && auth_identify(a->auth, req, owner, NULL, NULL) < 0) owner[0] = 0;
+  /* With --auth-tokens the ids are the token's own: two users' files with
+   * the same id never meet, whatever X-Upload-Token says. */
+  if (a->auth && auth_tokens_on(a->auth) && owner[0]) token = owner, tn = strlen(owner);
   if (article_alias(token, token ? tn : 0, id, n, alias) < 0) {
     http_res_text(req, 500, NULL, "hash failed");
     return -1;
@@ -232,7 +248,7 @@ static void status_locked(void *arg, int status) {
 
 void article_status(struct http_request *req, struct article *a) {
   const char *m = http_req_method(req);
-  char alias[65];
+  char alias[65], owner[STORE_OWNER_MAX + 1];
   struct upload *u;
   if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0) {
     http_res_start(req, 405, NULL);
@@ -240,7 +256,7 @@ void article_status(struct http_request *req, struct article *a) {
     http_res_send(req, "use GET\n", 8);
     return;
   }
-  if (read_id(req, alias) < 0) return;
+  if (read_id(a, req, alias, owner) < 0) return;
   int rc = upload_get_alias(a->eng, alias, &u);
   if (rc == -ENOENT) {
     respond_count(req, 200, NULL, "", 0);
@@ -359,7 +375,8 @@ static void start_fresh(struct areq *ar) {
   }
   if (rc == 0) {
     ar->creating = 1;
-    struct upload_spec spec = {.kind = "article", .length = ar->size, .alias = ar->alias};
+    struct upload_spec spec = {
+        .kind = "article", .length = ar->size, .alias = ar->alias, .owner = ar->owner};
     rc = upload_create(ar->a->eng, &spec, created, ar);
     if (rc == 0) {
       ar->pending++;
@@ -475,7 +492,7 @@ static void on_end(struct http_request *req) {
 }
 
 void article_upload(struct http_request *req, struct article *a) {
-  char alias[65];
+  char alias[65], owner[STORE_OWNER_MAX + 1];
   int64_t start, size;
   struct upload *u = NULL;
   if (strcmp(http_req_method(req), "POST") != 0) {
@@ -484,7 +501,7 @@ void article_upload(struct http_request *req, struct article *a) {
     http_res_send(req, "use POST\n", 9);
     return;
   }
-  if (read_id(req, alias) < 0) return;
+  if (read_id(a, req, alias, owner) < 0) return;
   if (read_number(req, "x-start-byte", &start) < 0) return;
   if (read_number(req, "x-file-size", &size) < 0) return;
   if (start < 0) start = 0;
@@ -534,6 +551,7 @@ void article_upload(struct http_request *req, struct article *a) {
   ar->size = size;
   ar->w.on_preempt = on_preempt;
   memcpy(ar->alias, alias, sizeof(alias));
+  memcpy(ar->owner, owner, sizeof(owner));
   http_req_set_handler(req, &upload_handler, ar);
   if (start == 0) {
     /* The article's rule: no or zero start byte begins the upload afresh. */

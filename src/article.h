@@ -13,7 +13,11 @@
 
 struct article;
 
-int article_new(struct article **out, struct upload_engine *eng, uint64_t max_size);
+struct auth;
+
+/* auth (may be NULL) scopes ids to the bearer token with --auth-tokens. */
+int article_new(struct article **out, struct upload_engine *eng, struct auth *auth,
+                uint64_t max_size);
 void article_free(struct article *a);
 
 void article_status(struct http_request *req, struct article *a);

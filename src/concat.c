@@ -6,8 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-int concat_final_spec(struct endpoint *ep, const char *v, size_t n, char **concat, int64_t *length,
-                      const char **why) {
+int concat_final_spec(struct endpoint *ep, struct http_request *req, const char *v, size_t n,
+                      char **concat, int64_t *length, const char **why) {
+  int rc = -EINVAL;
   *why = "Upload-Concat must be \"partial\" or \"final;\" and the partial uploads' URLs";
   if (n < 6 || memcmp(v, "final;", 6) != 0) return -EINVAL;
   size_t pos = 6, parts = 0;
@@ -22,12 +23,22 @@ int concat_final_spec(struct endpoint *ep, const char *v, size_t n, char **conca
     size_t end = sp ? (size_t)(sp - v) : n;
     char key[STORE_KEY_LEN + 1];
     struct upload *u;
-    if (endpoint_url_key(ep, v + pos, end - pos, key) < 0) goto bad;
+    if ((rc = endpoint_url_key(ep, v + pos, end - pos, key)) < 0) {
+      if (rc == -EACCES) *why = endpoint_denied(rc);
+      else rc = -EINVAL;
+      goto bad;
+    }
+    rc = -EINVAL;
     if (parts == STORE_CONCAT_PARTS_MAX) {
       *why = "too many partial uploads";
       goto bad;
     }
-    if (endpoint_open(ep, key, "tus", &u) < 0) {
+    if ((rc = endpoint_open(ep, req, key, "tus", &u)) < 0) {
+      if (rc == -EPERM) {
+        *why = endpoint_denied(rc);
+        goto bad;
+      }
+      rc = -EINVAL;
       *why = "Upload-Concat names an unknown or expired upload";
       goto bad;
     }
@@ -49,7 +60,7 @@ int concat_final_spec(struct endpoint *ep, const char *v, size_t n, char **conca
   return 0;
 bad:
   free(rec);
-  return -EINVAL;
+  return rc;
 }
 
 void concat_add_header(const struct endpoint *ep, struct http_request *req, const char *concat) {

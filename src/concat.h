@@ -11,12 +11,13 @@
 
 #include "endpoint.h"
 
-/* An Upload-Concat "final;<url> <url>..." value: *concat becomes the
+/* An Upload-Concat "final;<url> <url>..." value of req: *concat becomes the
  * record "final <key> <key>..." (malloc'd) and *length the sum of the
  * partials' lengths (-1 while one is unknown). -EINVAL with *why when it is
- * malformed or names something that is not a partial upload. */
-int concat_final_spec(struct endpoint *ep, const char *v, size_t n, char **concat, int64_t *length,
-                      const char **why);
+ * malformed or names something that is not a partial upload; -EACCES or
+ * -EPERM with *why when it names a partial the requester may not use. */
+int concat_final_spec(struct endpoint *ep, struct http_request *req, const char *v, size_t n,
+                      char **concat, int64_t *length, const char **why);
 /* Adds the Upload-Concat header for a recorded concat. */
 void concat_add_header(const struct endpoint *ep, struct http_request *req, const char *concat);
 /* Builds the final upload's data if it is not built and every partial is

@@ -117,10 +117,20 @@ void download_handle(struct endpoint *ep, struct http_request *req) {
     http_res_send(req, "downloads are disabled\n", 23);
     return;
   }
-  if (endpoint_path_key(ep, req, key) < 0 || upload_get(ep->eng, key, &u) < 0 ||
-      strcmp(upload_info(u)->kind, "article") == 0) {
+  int rc = endpoint_path_key(ep, req, key);
+  if (rc == -EACCES) {
+    text(req, 403, endpoint_denied(rc));
+    return;
+  }
+  if (rc < 0 || upload_get(ep->eng, key, &u) < 0 || strcmp(upload_info(u)->kind, "article") == 0) {
     if (u) upload_put(u);
     text(req, 404, "no such upload");
+    return;
+  }
+  /* Only its owner may read an upload (--auth-tokens). */
+  if (!endpoint_may_access(ep, req, u)) {
+    upload_put(u);
+    text(req, 403, endpoint_denied(-EPERM));
     return;
   }
   const struct upload_info *info = upload_info(u);

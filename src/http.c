@@ -23,6 +23,10 @@
  * bytes in the kernel until one finishes, so a slow disk with thousands of
  * clients costs kernel socket buffers, not our memory. */
 #define MAX_DELIVERIES 16
+/* A body must average --min-body-rate over windows this long of time the
+ * client had to send (time we did not read is not held against it). */
+#define MIN_RATE_WINDOW_MS 10000
+#define PEER_BUCKETS 1024
 
 /* A read buffer. Held by a connection while its bytes are still needed
  * (parsing paused, or a handler consuming body bytes from it). */
@@ -85,6 +89,13 @@ struct file_body {
   char buf[];
 };
 
+/* Open connections from one address (--max-connections-per-ip). */
+struct peer_count {
+  struct peer_count *next;
+  uint32_t count;
+  char ip[48];
+};
+
 struct conn {
   uv_tcp_t tcp; /* first member: handle pointers cast to conn */
   uv_timer_t timer;
@@ -113,6 +124,9 @@ struct conn {
       reading_on : 1, finalize_pending : 1, seen_bytes : 1, admit_waiting : 1;
   int close_err;
   int writes_pending;
+  /* minimum body rate: window start, bytes then, time we kept reading off */
+  uint64_t rate_mark_ms, rate_mark_bytes, rate_paused_ms, paused_since;
+  struct peer_count *peer_count;
   char peer[64];
   struct http_request req;
 };
@@ -134,6 +148,10 @@ struct http_server {
   unsigned nspare;
   unsigned deliveries;
   struct conn *admit_head, *admit_tail;
+  struct peer_count *peers[PEER_BUCKETS];
+  void (*drained)(void *arg);
+  void *drained_arg;
+  uint64_t accept_warned_ms;
   int listening, shutting_down;
 };
 
@@ -152,6 +170,7 @@ static void req_log(struct conn *c, int err);
 static void file_read_next(struct conn *c);
 static void file_body_free(struct http_request *r);
 static void conn_update_reading(struct conn *c);
+static int body_too_slow(struct conn *c);
 
 /* ---------- delivery admission ---------- */
 
@@ -180,6 +199,39 @@ static void set_delivering(struct conn *c, int on) {
   if (w && srv->deliveries < MAX_DELIVERIES) {
     admit_unlink(w);
     conn_update_reading(w);
+  }
+}
+
+/* ---------- connections per address ---------- */
+
+static struct peer_count **peer_bucket(struct http_server *srv, const char *ip) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (const char *p = ip; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
+  return &srv->peers[h % PEER_BUCKETS];
+}
+
+static struct peer_count *peer_acquire(struct http_server *srv, const char *ip) {
+  struct peer_count **head = peer_bucket(srv, ip), *pc;
+  for (pc = *head; pc; pc = pc->next)
+    if (strcmp(pc->ip, ip) == 0) break;
+  if (!pc) {
+    if (!(pc = calloc(1, sizeof(*pc)))) return NULL;
+    snprintf(pc->ip, sizeof(pc->ip), "%s", ip);
+    pc->next = *head;
+    *head = pc;
+  }
+  pc->count++;
+  return pc;
+}
+
+static void peer_release(struct http_server *srv, struct peer_count *pc) {
+  if (!pc || --pc->count) return;
+  for (struct peer_count **pp = peer_bucket(srv, pc->ip); *pp; pp = &(*pp)->next) {
+    if (*pp == pc) {
+      *pp = pc->next;
+      free(pc);
+      return;
+    }
   }
 }
 
@@ -362,7 +414,13 @@ static void conn_free(uv_handle_t *h) {
   rbuf_put(srv, c->held);
   rbuf_put(srv, c->reading);
   req_reset(&c->req);
+  peer_release(srv, c->peer_count);
   free(c);
+  if (srv->drained && srv->nconns == 0) {
+    void (*done)(void *) = srv->drained;
+    srv->drained = NULL;
+    done(srv->drained_arg);
+  }
 }
 
 static void conn_finalize(struct conn *c) {
@@ -530,6 +588,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     conn_arm_timer(c);
   } else if (c->state == CS_BODY) {
     c->deadline = now_ms(c) + c->srv->lim.body_timeout_ms;
+    if (body_too_slow(c)) {
+      conn_close(c, -ETIMEDOUT);
+      return;
+    }
   }
   c->seen_bytes = 1;
   conn_process(c);
@@ -554,10 +616,30 @@ static void conn_update_reading(struct conn *c) {
   }
   if (want && !c->reading_on) {
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading_on = 1;
+    if (c->paused_since) {
+      c->rate_paused_ms += now_ms(c) - c->paused_since;
+      c->paused_since = 0;
+    }
   } else if (!want && c->reading_on) {
     uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading_on = 0;
+    if (c->state == CS_BODY) c->paused_since = now_ms(c);
   }
+}
+
+/* A body slower than --min-body-rate over a window of the client's time
+ * (a 1 byte/s dribble never trips the idle timeout, yet holds a slot). */
+static int body_too_slow(struct conn *c) {
+  uint64_t min = c->srv->lim.min_body_rate, now = now_ms(c);
+  if (!min || c->state != CS_BODY || c->req.discarding) return 0;
+  uint64_t span = now - c->rate_mark_ms;
+  span = span > c->rate_paused_ms ? span - c->rate_paused_ms : 0;
+  if (span < MIN_RATE_WINDOW_MS) return 0;
+  if ((c->req.bytes_in - c->rate_mark_bytes) * 1000 < min * span) return 1;
+  c->rate_mark_ms = now;
+  c->rate_mark_bytes = c->req.bytes_in;
+  c->rate_paused_ms = 0;
+  return 0;
 }
 
 /* ---------- parser callbacks ---------- */
@@ -950,6 +1032,10 @@ void http_req_read_body(struct http_request *r) {
   }
   c->state = CS_BODY;
   c->deadline = now_ms(c) + c->srv->lim.body_timeout_ms;
+  c->rate_mark_ms = now_ms(c);
+  c->rate_mark_bytes = r->bytes_in;
+  c->rate_paused_ms = 0;
+  c->paused_since = c->reading_on ? 0 : c->rate_mark_ms;
   conn_arm_timer(c);
   conn_process(c);
 }
@@ -1196,9 +1282,32 @@ close_fd:
 
 /* ---------- server ---------- */
 
+/* Answers a connection we will not serve and closes it once written. */
+static void conn_refuse(struct conn *c, const char *why) {
+  char msg[256];
+  int n = snprintf(msg, sizeof(msg),
+                   "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
+                   "Content-Length: %zu\r\nRetry-After: 1\r\n\r\n%s\n",
+                   strlen(why) + 1, why);
+  conn_write(c, msg, (size_t)n, 0);
+  c->closing = 1;
+  c->state = CS_CLOSING;
+}
+
 static void on_connection(uv_stream_t *l, int status) {
   struct http_server *srv = l->data;
-  if (status < 0) return;
+  if (status < 0) {
+    /* Out of descriptors (libuv already shed the pending connections) or a
+     * transient error: keep serving the connections we have. */
+    uint64_t now = uv_now(srv->loop);
+    if (srv->log && now - srv->accept_warned_ms >= 1000) {
+      char line[128];
+      snprintf(line, sizeof(line), "accept failed: %s", uv_strerror(status));
+      srv->log(srv->log_ctx, line);
+      srv->accept_warned_ms = now;
+    }
+    return;
+  }
   struct conn *c = calloc(1, sizeof(*c));
   if (!c) return;
   c->srv = srv;
@@ -1234,17 +1343,19 @@ static void on_connection(uv_stream_t *l, int status) {
   if (srv->conns) srv->conns->prev = c;
   srv->conns = c;
   srv->nconns++;
+  c->peer_count = peer_acquire(srv, ip);
 
   /* The first request must arrive within the head deadline (slowloris). */
   c->state = CS_HEAD;
   c->deadline = now_ms(c) + srv->lim.header_timeout_ms;
   conn_arm_timer(c);
-  if (srv->nconns > srv->lim.max_connections || srv->shutting_down) {
-    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
-                               "Content-Length: 21\r\nRetry-After: 1\r\n\r\ntoo many connections\n";
-    conn_write(c, busy, sizeof(busy) - 1, 0);
-    c->closing = 1;
-    c->state = CS_CLOSING;
+  if (srv->nconns > srv->lim.max_connections || srv->shutting_down || !c->peer_count) {
+    conn_refuse(c, "too many connections");
+    return;
+  }
+  /* One address cannot take every connection slot from the others. */
+  if (srv->lim.max_connections_per_ip && c->peer_count->count > srv->lim.max_connections_per_ip) {
+    conn_refuse(c, "too many connections from this address");
     return;
   }
   conn_update_reading(c);
@@ -1293,11 +1404,31 @@ int http_server_listen(struct http_server *srv, const char *host, int port, int 
   return 0;
 }
 
-void http_server_shutdown(struct http_server *srv) {
+static void stop_listening(struct http_server *srv) {
   srv->shutting_down = 1;
   if (srv->listening && !uv_is_closing((uv_handle_t *)&srv->listener))
     uv_close((uv_handle_t *)&srv->listener, NULL);
+}
+
+void http_server_shutdown(struct http_server *srv) {
+  stop_listening(srv);
   for (struct conn *c = srv->conns; c; c = c->next) conn_close(c, -ECANCELED);
+}
+
+void http_server_drain(struct http_server *srv, void (*done)(void *arg), void *arg) {
+  stop_listening(srv);
+  srv->drained = done;
+  srv->drained_arg = arg;
+  /* Connections with nothing of a request yet go now; the others close
+   * after their response (shutting_down makes every response the last). */
+  for (struct conn *c = srv->conns; c; c = c->next)
+    if (c->state == CS_IDLE || (c->state == CS_HEAD && !c->seen_bytes) ||
+        (c->state == CS_WAIT && !c->req.active))
+      conn_close(c, 0);
+  if (srv->nconns == 0 && srv->drained) {
+    srv->drained = NULL;
+    done(arg);
+  }
 }
 
 void http_server_free(struct http_server *srv) {

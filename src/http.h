@@ -29,6 +29,8 @@ struct http_limits {
   uint64_t header_timeout_ms; /* deadline for a whole request head */
   uint64_t body_timeout_ms;   /* idle while a body arrives or a response drains */
   uint64_t keepalive_timeout_ms;
+  uint32_t max_connections_per_ip; /* 0: no cap */
+  uint64_t min_body_rate;          /* bytes/s over each MIN_RATE window; 0: none */
 };
 
 struct http_handler {
@@ -56,6 +58,11 @@ int http_server_listen(struct http_server *srv, const char *host, int port,
                        int *port_out);
 /* Stops accepting and aborts every open connection; handlers get on_close(). */
 void http_server_shutdown(struct http_server *srv);
+/* Stops accepting and closes idle connections; requests in progress go on
+ * and their connections close after the response. done(arg) runs once the
+ * last connection is gone (at once if there is none); http_server_shutdown()
+ * ends the stragglers. */
+void http_server_drain(struct http_server *srv, void (*done)(void *arg), void *arg);
 /* Frees the server once every connection is closed (after the loop ran). */
 void http_server_free(struct http_server *srv);
 unsigned http_server_connections(const struct http_server *srv);

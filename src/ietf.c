@@ -244,6 +244,8 @@ static void bare_problem(struct http_request *req, int status, const char *type,
 static void storage_problem(struct ireq *q, int err) {
   if (err == -ENOENT) problem(q, 404, NULL, "no such upload", NULL, 0);
   else if (err == -ENOSPC || err == -EDQUOT) problem(q, 507, NULL, "storage full", NULL, 1);
+  else if (err == -EUSERS) problem(q, 429, NULL, "too many unfinished uploads", NULL, 0);
+  else if (err == -EMFILE || err == -ENFILE) problem(q, 503, NULL, "server busy, retry", NULL, 1);
   else problem(q, 500, NULL, "storage error", NULL, 1);
 }
 
@@ -486,8 +488,9 @@ static void remembered_digest(struct upload *u, struct body_check *ck) {
 
 static int open_upload(struct endpoint *ep, struct http_request *req, const char *key,
                        struct upload **u) {
-  int rc = endpoint_open(ep, key, "ietf", u);
+  int rc = endpoint_open(ep, req, key, "ietf", u);
   if (rc == -ETIMEDOUT) bare_problem(req, 410, NULL, "upload expired");
+  else if (endpoint_denied(rc)) bare_problem(req, 403, NULL, endpoint_denied(rc));
   else if (rc < 0) bare_problem(req, 404, NULL, "no such upload");
   return rc;
 }
@@ -644,7 +647,10 @@ static void handle_post(struct endpoint *ep, struct http_request *req, int versi
   q->r.want_algo = want;
   q->complete = complete;
   q->length = length;
-  struct upload_spec spec = {.kind = "ietf", .length = length, .metadata = meta[0] ? meta : NULL};
+  char owner[STORE_OWNER_MAX + 1];
+  endpoint_owner(ep, req, owner);
+  struct upload_spec spec = {
+      .kind = "ietf", .length = length, .metadata = meta[0] ? meta : NULL, .owner = owner};
   int rc = upload_create(ep->eng, &spec, created, q);
   free(meta);
   if (rc < 0) storage_problem(q, rc);
@@ -693,7 +699,8 @@ void ietf_handle(struct endpoint *ep, struct http_request *req) {
     return;
   }
   if (rc < 0) {
-    bare_problem(req, 404, NULL, "no such upload");
+    if (endpoint_denied(rc)) bare_problem(req, 403, NULL, endpoint_denied(rc));
+    else bare_problem(req, 404, NULL, "no such upload");
     return;
   }
   if (strcmp(m, "PATCH") == 0) {

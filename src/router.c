@@ -27,7 +27,7 @@ static int names_ietf_upload(struct endpoint *ep, struct http_request *req) {
   char key[STORE_KEY_LEN + 1];
   struct upload *u;
   if (http_req_header(req, "tus-resumable", NULL) || endpoint_path_key(ep, req, key) < 0 ||
-      endpoint_open(ep, key, "ietf", &u) < 0)
+      endpoint_open(ep, req, key, "ietf", &u) < 0)
     return 0;
   upload_put(u);
   return 1;
@@ -46,6 +46,7 @@ static void endpoint_dispatch(struct endpoint *ep, struct http_request *req) {
   if (ep->cors && cors_handle(ep->cors, req)) return;
   const char *m = http_req_method(req);
   if (strcmp(m, "OPTIONS") == 0) endpoint_options(ep, req);
+  else if (endpoint_authenticate(ep, req) < 0) return;
   else if (speaks_ietf(req)) ietf_handle(ep, req);
   else if (strcmp(m, "GET") == 0) download_handle(ep, req); /* plain HTTP: no protocol headers */
   else if (names_ietf_upload(ep, req)) ietf_handle(ep, req);
@@ -58,7 +59,10 @@ void router_dispatch(struct http_request *req, void *ctx) {
   const char *path = http_req_path(req, &n);
   /* The article's client uses relative URLs from the page at "/". */
   if (endpoint_owns(r->endpoint, path, n)) endpoint_dispatch(r->endpoint, req);
-  else if (path_is(path, n, "/status")) article_status(req, r->article);
-  else if (path_is(path, n, "/upload")) article_upload(req, r->article);
+  else if (path_is(path, n, "/status") || path_is(path, n, "/upload")) {
+    if (endpoint_authenticate(r->endpoint, req) < 0) return;
+    if (path[1] == 's') article_status(req, r->article);
+    else article_upload(req, r->article);
+  }
   else static_files_serve(req, r->web);
 }

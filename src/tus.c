@@ -76,6 +76,8 @@ static void text(struct http_request *req, int status, const char *reason, const
 static void respond_storage_error(struct http_request *req, int err) {
   if (err == -ENOENT) text(req, 404, NULL, "no such upload");
   else if (err == -ENOSPC || err == -EDQUOT) text(req, 507, NULL, "storage full");
+  else if (err == -EUSERS) text(req, 429, NULL, "too many unfinished uploads");
+  else if (err == -EMFILE || err == -ENFILE) text(req, 503, NULL, "server busy, retry");
   else text(req, 500, NULL, "storage error");
 }
 
@@ -111,6 +113,7 @@ static void respond_offset(struct treq *t, int status) {
 /* Answers for an upload that could not be opened. */
 static void respond_open_error(struct http_request *req, int err) {
   if (err == -ETIMEDOUT) text(req, 410, NULL, "upload expired");
+  else if (endpoint_denied(err)) text(req, 403, NULL, endpoint_denied(err));
   else text(req, 404, NULL, "no such upload");
 }
 
@@ -277,7 +280,7 @@ static void handle_patch(struct endpoint *ep, struct http_request *req, const ch
     text(req, 400, NULL, "Upload-Length must be a decimal byte count");
     return;
   }
-  int rc = endpoint_open(ep, key, "tus", &u);
+  int rc = endpoint_open(ep, req, key, "tus", &u);
   if (rc < 0) {
     respond_open_error(req, rc);
     return;
@@ -367,10 +370,10 @@ static int read_concat(struct endpoint *ep, struct http_request *req, char **con
     return -1;
   }
   const char *why = NULL;
-  int rc = concat_final_spec(ep, v, n, concat, length, &why);
+  int rc = concat_final_spec(ep, req, v, n, concat, length, &why);
   if (rc == -ENOMEM) goto nomem;
   if (rc < 0) {
-    text(req, 400, NULL, why);
+    text(req, rc == -EINVAL ? 400 : 403, NULL, why);
     return -1;
   }
   if (*length >= 0 && ep->max_size && (uint64_t)*length > ep->max_size) {
@@ -442,7 +445,10 @@ static void handle_post(struct endpoint *ep, struct http_request *req) {
     goto out;
   }
   ureq_set_checks(&t->r, &ck, 1);
-  struct upload_spec spec = {.kind = "tus", .length = length, .metadata = metadata, .concat = concat};
+  char owner[STORE_OWNER_MAX + 1];
+  endpoint_owner(ep, req, owner);
+  struct upload_spec spec = {
+      .kind = "tus", .length = length, .metadata = metadata, .concat = concat, .owner = owner};
   int rc = upload_create(ep->eng, &spec, created, t);
   free(metadata);
   if (rc < 0) respond_storage_error(req, rc);
@@ -518,7 +524,7 @@ void tus_handle(struct endpoint *ep, struct http_request *req) {
     return;
   }
   if (rc < 0) {
-    text(req, 404, NULL, "no such upload");
+    respond_open_error(req, rc);
     return;
   }
   if (strcmp(m, "PATCH") == 0) {
@@ -534,7 +540,7 @@ void tus_handle(struct endpoint *ep, struct http_request *req) {
     return;
   }
   struct upload *u;
-  if ((rc = endpoint_open(ep, key, "tus", &u)) < 0) {
+  if ((rc = endpoint_open(ep, req, key, "tus", &u)) < 0) {
     respond_open_error(req, rc);
     return;
   }

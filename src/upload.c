@@ -11,6 +11,13 @@
 
 #define BUCKETS 1024
 
+/* Unfinished uploads per owner (--max-unfinished). */
+struct owner_count {
+  struct owner_count *next;
+  uint32_t n;
+  char owner[STORE_OWNER_MAX + 1];
+};
+
 struct upload {
   struct upload_engine *e;
   struct upload *hnext;
@@ -21,7 +28,9 @@ struct upload {
   int info_dirty;             /* info changed in memory since the last save */
   int saving;                 /* a job that records metadata is in flight */
   int unlock_commit;          /* engine committing for a holder that left */
-  int broken;                 /* a flush failed: durable and written disagree */
+  int broken;                 /* a write or flush failed (its error): durable and
+                                 written disagree until a repair cuts back */
+  int repairing;              /* that repair is in flight */
   int removed;                /* deleted from the store */
   struct job *deferred;       /* save-type job waiting for the one in flight */
   struct upload_writer *holder, *wait_head, *wait_tail;
@@ -32,6 +41,7 @@ struct upload_engine {
   struct store *st;
   struct upload_engine_config cfg;
   struct upload *table[BUCKETS];
+  struct owner_count *owners[BUCKETS];
   struct job *free_jobs; /* recycled: one job per body read would churn the heap */
   unsigned nfree_jobs;
   uv_timer_t sweep_timer;
@@ -39,7 +49,8 @@ struct upload_engine {
 };
 
 enum job_kind {
-  J_WRITE, J_COPY, J_FLUSH, J_FINISH, J_RESTART, J_CREATE, J_HASH, J_DISCARD, J_REMOVE, J_SCAN
+  J_WRITE, J_COPY, J_FLUSH, J_FINISH, J_RESTART, J_CREATE, J_HASH, J_DISCARD, J_REMOVE, J_SCAN,
+  J_REPAIR
 };
 
 struct job {
@@ -63,6 +74,8 @@ struct job {
   char (*keys)[STORE_KEY_LEN + 1]; /* J_SCAN: expired uploads found */
   size_t nkeys, capkeys;
   int64_t result;
+  int err;                   /* J_WRITE: why it stopped short */
+  int was_finished;          /* J_FINISH: the upload was finished before */
   struct store_upload *su;
   upload_cb cb;
   upload_create_cb ccb;
@@ -121,6 +134,44 @@ static void table_remove(struct upload_engine *e, struct upload *u) {
   if (*pp) *pp = u->hnext;
 }
 
+/* ---------- unfinished uploads per owner ---------- */
+
+static struct owner_count *owner_find(struct upload_engine *e, const char *owner, int add) {
+  struct owner_count **head = &e->owners[bucket_of(owner)], *oc;
+  for (oc = *head; oc; oc = oc->next)
+    if (strcmp(oc->owner, owner) == 0) return oc;
+  if (!add || !(oc = calloc(1, sizeof(*oc)))) return NULL;
+  snprintf(oc->owner, sizeof(oc->owner), "%s", owner);
+  oc->next = *head;
+  *head = oc;
+  return oc;
+}
+
+static void owner_add(struct upload_engine *e, const char *owner, int delta) {
+  if (!owner[0]) return;
+  struct owner_count *oc = owner_find(e, owner, delta > 0);
+  if (!oc) return;
+  if (delta > 0) oc->n++;
+  else if (oc->n && --oc->n == 0) {
+    struct owner_count **pp = &e->owners[bucket_of(owner)];
+    while (*pp != oc) pp = &(*pp)->next;
+    *pp = oc->next;
+    free(oc);
+  }
+}
+
+/* At start: the store's unfinished uploads count against their owners. */
+static int count_one(void *arg, const char *key) {
+  struct upload_engine *e = arg;
+  struct upload_info info;
+  struct store_upload *su;
+  if (e->st->ops->open(e->st, key, &info, &su) < 0) return 0;
+  e->st->ops->close(su);
+  if (!info.finished) owner_add(e, info.owner, 1);
+  store_info_release(&info);
+  return 0;
+}
+
 /* ---------- engine ---------- */
 
 int upload_engine_new(struct upload_engine **out, uv_loop_t *loop, struct store *st,
@@ -131,6 +182,7 @@ int upload_engine_new(struct upload_engine **out, uv_loop_t *loop, struct store 
   e->st = st;
   e->cfg = *cfg;
   if (!e->cfg.sync_interval) e->cfg.sync_interval = 64u << 20;
+  if (e->cfg.max_unfinished) e->st->ops->list(e->st, count_one, e);
   *out = e;
   return 0;
 }
@@ -142,6 +194,12 @@ void upload_engine_free(struct upload_engine *e) {
     e->free_jobs = *(struct job **)j;
     free(j);
   }
+  for (size_t i = 0; i < BUCKETS; i++)
+    while (e->owners[i]) {
+      struct owner_count *oc = e->owners[i];
+      e->owners[i] = oc->next;
+      free(oc);
+    }
   free(e);
 }
 
@@ -245,7 +303,20 @@ static void job_run(uv_work_t *w) {
       }
       j->marked = 1;
     }
-    j->result = ops->write(su, &iov, 1, j->offset);
+    /* A short count hides why: write the rest to learn it (ENOSPC answers
+     * 507, anything else 500). */
+    int64_t done = 0;
+    while ((size_t)done < j->len) {
+      iov.iov_base = (char *)j->data + done;
+      iov.iov_len = j->len - (size_t)done;
+      int64_t n = ops->write(su, &iov, 1, j->offset + (uint64_t)done);
+      if (n <= 0) {
+        j->err = n < 0 ? (int)n : -EIO;
+        break;
+      }
+      done += n;
+    }
+    j->result = done ? done : j->err;
     return;
   }
   case J_COPY: {
@@ -321,6 +392,11 @@ static void job_run(uv_work_t *w) {
   case J_DISCARD:
     rc = ops->truncate(su, j->offset);
     break;
+  case J_REPAIR:
+    /* After a failed write or flush nothing past the durable offset can be
+     * vouched for (a failed fsync may have dropped dirty pages): cut it. */
+    if ((rc = ops->truncate(su, j->offset)) == 0) rc = ops->flush(su);
+    break;
   case J_REMOVE:
     rc = ops->remove(j->e->st, j->u->info.key);
     break;
@@ -355,6 +431,7 @@ static void job_prepare(struct job *j) {
   if (u->e->cfg.expire_after) j->info.expires = (int64_t)time(NULL) + (int64_t)u->e->cfg.expire_after;
   j->info.unverified = 0; /* what is recorded now is checked or needs no check */
   if (j->kind == J_FINISH) {
+    j->was_finished = u->info.finished;
     j->info.finished = 1;
     j->info.length = (int64_t)u->written;
     j->info.expires = 0;
@@ -400,6 +477,18 @@ static void save_submit(struct upload *u, struct job *j) {
   job_submit(j);
 }
 
+/* Cuts an upload whose write or flush failed back to its durable offset,
+ * in the background; once done it is usable again. */
+static void repair_submit(struct upload *u) {
+  if (u->repairing || u->removed || u->info.finished || u->deferred) return;
+  struct job *j = job_new(u, J_REPAIR, NULL, NULL);
+  if (!j) return;
+  j->background = 1;
+  j->offset = u->info.offset;
+  u->repairing = 1;
+  save_submit(u, j);
+}
+
 static void maybe_background_flush(struct upload *u) {
   if (u->saving || u->deferred || !u->holder || u->holder->provisional || u->info.finished) return;
   if (u->written - u->info.offset < u->e->cfg.sync_interval) return;
@@ -418,7 +507,8 @@ static void job_done(uv_work_t *w, int status) {
   case J_WRITE:
     if (status == 0 && j->marked) u->info.unverified = 1;
     if (status == 0 && j->result > 0) u->written += (uint64_t)j->result;
-    if (status == 0 && j->result >= 0 && (size_t)j->result < j->len) rc = -EIO;
+    if (status == 0 && j->result >= 0 && (size_t)j->result < j->len) rc = j->err ? j->err : -EIO;
+    if (rc < 0 && rc != -ENOMEM) u->broken = rc;
     break;
   case J_COPY:
     if (status == 0 && j->result > 0) u->written += (uint64_t)j->result;
@@ -446,18 +536,30 @@ static void job_done(uv_work_t *w, int status) {
       /* Bytes past the durable offset are in an unknown state: refuse the
        * upload until recovery at the next start sorts it out, rather than
        * let a client append after bytes we could not vouch for. */
-      u->broken = 1;
+      u->broken = rc;
       log_warn("upload %s: %s failed: %s", u->info.key,
                j->kind == J_RESTART ? "restart" : "flush", strerror(-rc));
+    }
+    if (rc == 0 && j->kind == J_FINISH && !j->was_finished) owner_add(u->e, u->info.owner, -1);
+    break;
+  case J_REPAIR:
+    u->repairing = 0;
+    if (rc == 0) {
+      u->broken = 0;
+      u->written = u->info.offset;
+      log_info("upload %s: repaired at offset %llu", u->info.key, (unsigned long long)u->info.offset);
+    } else {
+      log_warn("upload %s: repair failed: %s", u->info.key, strerror(-rc));
     }
     break;
   case J_HASH:
     break;
   case J_DISCARD:
     if (rc == 0) u->written = j->offset;
-    else u->broken = 1; /* bytes we refused are still there: keep clients away */
+    else u->broken = rc; /* bytes we refused are still there: keep clients away */
     break;
   case J_REMOVE:
+    if (rc == 0 && !u->removed && !u->info.finished) owner_add(u->e, u->info.owner, -1);
     if (rc == 0) u->removed = 1;
     break;
   case J_SCAN:
@@ -475,6 +577,7 @@ static void job_done(uv_work_t *w, int status) {
       }
     }
     if (!u) store_info_release(&j->info);
+    if (rc < 0) owner_add(j->e, j->info.owner, -1);
     j->ccb(j->arg, rc == 0 ? u : NULL, rc);
     job_release(j->e, j);
     return;
@@ -501,6 +604,10 @@ static void job_done(uv_work_t *w, int status) {
 
 int upload_create(struct upload_engine *e, const struct upload_spec *spec, upload_create_cb cb,
                   void *arg) {
+  if (e->cfg.max_unfinished && spec->owner && spec->owner[0]) {
+    struct owner_count *oc = owner_find(e, spec->owner, 0);
+    if (oc && oc->n >= e->cfg.max_unfinished) return -EUSERS;
+  }
   struct job *j = job_alloc(e);
   if (!j) return -ENOMEM;
   j->e = e;
@@ -518,9 +625,13 @@ int upload_create(struct upload_engine *e, const struct upload_spec *spec, uploa
     return -ENOMEM;
   }
   if (spec->alias) snprintf(j->alias, sizeof(j->alias), "%s", spec->alias);
+  if (spec->owner) snprintf(j->info.owner, sizeof(j->info.owner), "%s", spec->owner);
+  /* Counted from now on, so creations in flight count too. */
+  owner_add(e, j->info.owner, 1);
   job_submit(j);
   return 0;
 }
+
 
 /* ---------- lock ---------- */
 
@@ -548,10 +659,14 @@ void upload_lock(struct upload *u, struct upload_writer *w, upload_cb cb, void *
   w->next = NULL;
   u->refs++;
   if (u->broken) {
+    /* Refuse until the repair has cut back to the durable offset; the
+     * client's retry finds it done. */
+    int err = u->broken;
+    if (!u->holder && !u->unlock_commit) repair_submit(u);
     w->state = 0;
     w->u = NULL;
     upload_put(u);
-    cb(arg, -EIO);
+    cb(arg, err);
     return;
   }
   if (!u->holder && !u->unlock_commit && !u->wait_head) {
@@ -590,6 +705,12 @@ void upload_unlock(struct upload_writer *w) {
   w->state = 0;
   w->u = NULL;
   u->holder = NULL;
+  if (u->broken && !u->removed) {
+    repair_submit(u);
+    grant_next(u);
+    upload_put(u);
+    return;
+  }
   /* Whatever the holder delivered becomes durable before anyone else looks:
    * the next holder is told an offset, and that must be on disk. A
    * provisional holder's unconfirmed bytes are dropped instead. */
@@ -614,9 +735,9 @@ void upload_unlock(struct upload_writer *w) {
 void upload_write(struct upload_writer *w, const char *data, size_t len, upload_cb cb,
                   void *arg) {
   struct upload *u = w->u;
-  struct job *j = job_new(u, J_WRITE, cb, arg);
+  struct job *j = u->broken ? NULL : job_new(u, J_WRITE, cb, arg);
   if (!j) {
-    cb(arg, -ENOMEM);
+    cb(arg, u->broken ? u->broken : -ENOMEM);
     return;
   }
   j->data = data;
@@ -646,9 +767,9 @@ void upload_copy(struct upload_writer *w, struct upload *src, upload_cb cb, void
 
 void upload_commit(struct upload_writer *w, upload_cb cb, void *arg) {
   struct upload *u = w->u;
-  struct job *j = job_new(u, J_FLUSH, cb, arg);
+  struct job *j = u->broken ? NULL : job_new(u, J_FLUSH, cb, arg);
   if (!j) {
-    cb(arg, -ENOMEM);
+    cb(arg, u->broken ? u->broken : -ENOMEM);
     return;
   }
   save_submit(u, j);
@@ -656,9 +777,9 @@ void upload_commit(struct upload_writer *w, upload_cb cb, void *arg) {
 
 void upload_finish(struct upload_writer *w, const char *alias, upload_cb cb, void *arg) {
   struct upload *u = w->u;
-  struct job *j = job_new(u, J_FINISH, cb, arg);
+  struct job *j = u->broken ? NULL : job_new(u, J_FINISH, cb, arg);
   if (!j) {
-    cb(arg, -ENOMEM);
+    cb(arg, u->broken ? u->broken : -ENOMEM);
     return;
   }
   if (alias) snprintf(j->alias, sizeof(j->alias), "%s", alias);
@@ -667,9 +788,9 @@ void upload_finish(struct upload_writer *w, const char *alias, upload_cb cb, voi
 
 void upload_restart(struct upload_writer *w, int64_t length, upload_cb cb, void *arg) {
   struct upload *u = w->u;
-  struct job *j = job_new(u, J_RESTART, cb, arg);
+  struct job *j = u->broken ? NULL : job_new(u, J_RESTART, cb, arg);
   if (!j) {
-    cb(arg, -ENOMEM);
+    cb(arg, u->broken ? u->broken : -ENOMEM);
     return;
   }
   j->info = u->info;

@@ -23,6 +23,7 @@ struct upload;
 
 struct upload_engine_config {
   uint64_t sync_interval; /* flush during a long body every this many bytes */
+  uint32_t max_unfinished; /* per owner (upload_spec.owner); 0: no limit */
   uint64_t expire_after;  /* seconds an unfinished upload lives after its last
                              write; 0: forever. Expired ones are swept. */
 };
@@ -70,7 +71,8 @@ struct upload_spec {
   const char *owner;    /* upload_info.owner, or NULL */
 };
 
-/* Creates an upload off the loop; cb receives a referenced upload on success. */
+/* Creates an upload off the loop; cb receives a referenced upload on success.
+ * -EUSERS at once when spec->owner holds max_unfinished unfinished uploads. */
 int upload_create(struct upload_engine *e, const struct upload_spec *spec, upload_create_cb cb,
                   void *arg);
 
