@@ -304,6 +304,7 @@ const char *http_status_reason(int s) {
   case 206: return "Partial Content";
   case 304: return "Not Modified";
   case 400: return "Bad Request";
+  case 401: return "Unauthorized";
   case 403: return "Forbidden";
   case 404: return "Not Found";
   case 405: return "Method Not Allowed";
@@ -317,6 +318,7 @@ const char *http_status_reason(int s) {
   case 416: return "Range Not Satisfiable";
   case 417: return "Expectation Failed";
   case 423: return "Locked";
+  case 429: return "Too Many Requests";
   case 431: return "Request Header Fields Too Large";
   case 500: return "Internal Server Error";
   case 501: return "Not Implemented";
