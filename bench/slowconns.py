@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """slowconns.py - memory per concurrent slow upload in resumed, and that all are served.
 
-Starts build/resumed (--quiet, --dir in a temp dir, --max-connections N+64,
+Starts build/resumed (--quiet, --dir in a temp dir, --max-connections N+64, no per-client caps,
 RLIMIT_NOFILE raised for it and for this client), then opens N concurrent
 uploads with asyncio:
 
@@ -300,7 +300,9 @@ def main():
             resource.setrlimit(resource.RLIMIT_NOFILE, (h, h))
 
     cmd = [RESUMED_BIN, "--quiet", "--dir", ddir, "--listen", "127.0.0.1:0",
-           "--max-connections", str(N + 64)] + RESUMED_ARGS
+           "--max-connections", str(N + 64),
+           # every simulated client is 127.0.0.1: lift the per-client limits
+           "--max-connections-per-ip", "0", "--max-unfinished", "0"] + RESUMED_ARGS
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, preexec_fn=pre)
     err.close()
     procs.append(p)
