@@ -9,8 +9,9 @@ As a module::
         p.throttle(2 << 20)                         # client->server at most 2 MiB/s per connection
         p.stall(); p.unstall()                      # stop / restart forwarding (connections stay open)
         p.drip(0.001)                               # forward 1 byte at a time, 1 ms apart
+        p.reorder(0, 0.5)                           # connect each new connection upstream 0-0.5 s late
         p.set_upstream(new_port)                    # new connections go to a restarted server
-        p.cuts, p.cut_log, p.connections, p.bytes_up, p.bytes_down
+        p.cuts, p.cut_log, p.connections, p.bytes_up, p.bytes_down, p.reordered
     # close() (or leaving the with block) stops the listener and every connection and thread.
 
 Faults (all can be changed at any time, from any thread; they apply to open connections too):
@@ -26,12 +27,24 @@ Faults (all can be changed at any time, from any thread; they apply to open conn
 - stall() / unstall(): stop forwarding in both directions, sockets kept open (new connections
   are accepted and connected upstream, but stall as well).
 - drip(interval): forward one byte per `interval` seconds in both directions (None: off).
+- reorder(lo, hi=None): reordering of connection attempts.  Each connection accepted from then on
+  is connected upstream only after a delay drawn uniformly from [lo, hi] seconds (hi defaults to
+  lo), counted from its accept; meanwhile the proxy reads and holds the client's bytes (up to
+  64 KiB, and no further than a cut would allow) and forwards them once connected, even if the
+  client has closed in between (a FIN; its bytes still arrive, then the end of stream).  So a
+  later connection can reach the server before an earlier one: a client that gave up on a
+  connection and opened another can see its stale request arrive after the new one.  Delays are
+  drawn in accept order (with `seed`, connection N always gets the same delay).  no_reorder()
+  turns it off for new connections; connections already waiting keep their delay.  cut_now()
+  and close() end waiting connections too.
 
 FaultProxy(..., record=True) keeps every client->server byte forwarded: recorded_streams() returns
 them per connection, in connection order (for looking at the requests a client sent).
 
 Counters: cuts (int), cut_log (list of (connection number, client->server bytes forwarded,
-'rst'|'fin')), connections (accepted so far), bytes_up / bytes_down (forwarded in total).
+'rst'|'fin')), connections (accepted so far), bytes_up / bytes_down (forwarded in total),
+reordered (connections that reached the upstream after a connection accepted later than them
+had), upstream_order (connection numbers in the order they reached the upstream).
 open_connections() and active_uploads(within=0.3) (connections that moved client->server bytes
 that recently) look at the connections now.  wait_for(predicate, timeout) polls a predicate on
 the proxy (e.g. lambda p: p.bytes_up > 1e6).
@@ -42,12 +55,13 @@ client, after it was accepted), which is what a client behind a real proxy sees.
 As a command::
 
     faultproxy.py --upstream PORT [--port N] [--cut LO[-HI]] [--mode rst|fin|random|alternate]
-                  [--limit N] [--throttle BPS] [--drip SEC] [--stall]
+                  [--limit N] [--throttle BPS] [--drip SEC] [--stall] [--reorder LO[-HI]]
 
 prints `faultproxy: listening on 127.0.0.1:PORT` on stdout, then reads commands on standard
 input, one per line: `upstream PORT`, `cut LO [HI [MODE [LIMIT]]]`, `nocut`, `cutnow [MODE]`,
-`throttle BPS|off`, `stall`, `unstall`, `drip SEC|off`, `stats` (prints
-`cuts=N connections=N bytes_up=N bytes_down=N`), `quit`.  Sizes take K, M, G suffixes.
+`throttle BPS|off`, `stall`, `unstall`, `drip SEC|off`, `reorder LO [HI]|off` (seconds),
+`stats` (prints `cuts=N connections=N bytes_up=N bytes_down=N`), `quit`.  Sizes take K, M, G
+suffixes.
 SIGTERM / SIGINT / end of input stop it.
 """
 
@@ -77,7 +91,7 @@ def parse_size(s):
 
 class _Conn:
     __slots__ = ('no', 'client', 'upstream', 'up', 'budget', 'cut_gen', 'tokens', 'tstamp',
-                 'next_drip', 'thread', 'cut_req', 'last_up')
+                 'next_drip', 'thread', 'cut_req', 'last_up', 'accepted', 'delay')
 
     def __init__(self, no, client):
         self.no = no
@@ -92,6 +106,8 @@ class _Conn:
         self.thread = None
         self.cut_req = None       # mode of a pending cut_now()
         self.last_up = None       # time.monotonic() of the last client->server bytes forwarded
+        self.accepted = time.monotonic()
+        self.delay = 0.0          # seconds to wait after accepted before connecting upstream
 
 
 class FaultProxy:
@@ -113,6 +129,7 @@ class FaultProxy:
         self._rate = None
         self._stalled = False
         self._drip = None
+        self._reorder = None      # (lo, hi) seconds
         # counters
         self.cuts = 0
         self.cut_log = []
@@ -120,6 +137,9 @@ class FaultProxy:
         self.bytes_up = 0
         self.bytes_down = 0
         self.upstream_failures = 0
+        self.reordered = 0
+        self.upstream_order = []
+        self._max_upstream_no = 0
 
         self._lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -177,6 +197,18 @@ class FaultProxy:
     def drip(self, interval):
         with self._lock:
             self._drip = None if interval is None else float(interval)
+
+    def reorder(self, lo, hi=None):
+        """Connect each connection accepted from now on upstream after a delay in [lo, hi] s."""
+        hi = lo if hi is None else hi
+        if not 0 <= lo <= hi:
+            raise ValueError('need 0 <= lo <= hi')
+        with self._lock:
+            self._reorder = (float(lo), float(hi))
+
+    def no_reorder(self):
+        with self._lock:
+            self._reorder = None
 
     def recorded_streams(self):
         """[bytes] of each connection's client->server bytes (record=True), oldest first."""
@@ -243,6 +275,8 @@ class FaultProxy:
                     break
                 self.connections += 1
                 c = _Conn(self.connections, cs)
+                if self._reorder is not None:
+                    c.delay = self._rng.uniform(*self._reorder)
                 self._conns[c.no] = c
                 c.thread = threading.Thread(target=self._serve, args=(c,),
                                             name='faultproxy-conn-%d' % c.no, daemon=True)
@@ -283,27 +317,81 @@ class FaultProxy:
             with self._lock:
                 self._conns.pop(c.no, None)
 
-    def _connect_upstream(self):
+    def _connect_upstream(self, c):
         with self._lock:
             addr = self._upstream
         try:
-            return socket.create_connection(addr, timeout=5)
+            s = socket.create_connection(addr, timeout=5)
         except OSError:
             with self._lock:
                 self.upstream_failures += 1
             return None
+        with self._lock:
+            if c.no < self._max_upstream_no:
+                self.reordered += 1
+            self._max_upstream_no = max(self._max_upstream_no, c.no)
+            self.upstream_order.append(c.no)
+        return s
+
+    def _hold(self, c, to_up):
+        """reorder(): until c.accepted + c.delay, read the client's bytes into to_up (as many as
+        the forwarding loop would take).  Returns (client_eof, cut mode or None, closed)."""
+        cs = c.client
+        cs.setblocking(False)
+        eof = False
+        while True:
+            with self._lock:
+                if self._closed:
+                    return eof, None, True
+                self._draw_budget(c)
+                cut_req = c.cut_req
+                budget = c.budget
+            if cut_req:
+                return eof, cut_req, False
+            left = c.accepted + c.delay - time.monotonic()
+            if left <= 0:
+                return eof, None, False
+            allow = _BUF - len(to_up)
+            if budget is not None:
+                allow = min(allow, budget - c.up - len(to_up))
+            if eof or allow <= 0:
+                time.sleep(min(left, _TICK))
+                continue
+            try:
+                r, _, _ = select.select([cs], [], [], min(left, _TICK))
+            except (OSError, ValueError):
+                return True, None, False
+            if not r:
+                continue
+            try:
+                d = cs.recv(allow)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                d = b''
+            if d:
+                to_up += d
+            else:
+                eof = True
 
     def _serve_inner(self, c):
-        c.upstream = self._connect_upstream()
+        to_up = bytearray()       # read from the client, not yet written upstream
+        to_down = bytearray()
+        client_eof = upstream_eof = False
+        if c.delay > 0:
+            client_eof, cut_req, closed = self._hold(c, to_up)
+            if closed:
+                return
+            if cut_req:
+                self._do_cut(c, cut_req)
+                return
+        c.upstream = self._connect_upstream(c)
         if c.upstream is None:
             return
         for s in (c.client, c.upstream):
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             s.setblocking(False)
         cs, us = c.client, c.upstream
-        to_up = bytearray()       # read from the client, not yet written upstream
-        to_down = bytearray()
-        client_eof = upstream_eof = False
         up_shut = down_shut = False
         while True:
             with self._lock:
@@ -446,6 +534,8 @@ class FaultProxy:
             self.cuts += 1
             self.cut_log.append((c.no, c.up, mode))
         for s in (c.upstream, c.client):
+            if s is None:          # cut while waiting to connect (reorder)
+                continue
             try:
                 if mode == 'rst':
                     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
@@ -487,6 +577,11 @@ def _command(p, line, out):
         p.unstall()
     elif cmd == 'drip':
         p.drip(None if args[0] == 'off' else float(args[0]))
+    elif cmd == 'reorder':
+        if args[0] == 'off':
+            p.no_reorder()
+        else:
+            p.reorder(float(args[0]), float(args[1]) if len(args) > 1 else None)
     elif cmd == 'stats':
         out.write('cuts=%d connections=%d bytes_up=%d bytes_down=%d\n'
                   % (p.cuts, p.connections, p.bytes_up, p.bytes_down))
@@ -510,6 +605,8 @@ def main(argv=None):
     ap.add_argument('--throttle', help='client->server bytes per second')
     ap.add_argument('--drip', type=float, help='seconds between single bytes')
     ap.add_argument('--stall', action='store_true')
+    ap.add_argument('--reorder', help='LO[-HI] seconds each new connection waits before it is '
+                    'connected upstream')
     ap.add_argument('--seed', type=int)
     o = ap.parse_args(argv)
     p = FaultProxy(o.upstream, port=o.port, seed=o.seed)
@@ -522,6 +619,9 @@ def main(argv=None):
         p.drip(o.drip)
     if o.stall:
         p.stall()
+    if o.reorder:
+        lo, _, hi = o.reorder.partition('-')
+        p.reorder(float(lo), float(hi or lo))
 
     def stop(*_):
         raise SystemExit(0)
