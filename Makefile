@@ -131,3 +131,13 @@ test: tools
 build/tools/faultfs.so: tests/tools/faultfs.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 $(WARN) -O2 -g -shared -fPIC -o $@ $< -ldl -lpthread
+
+# ---- crash-trials: kill -9 and simulated power loss under concurrent uploads (tests/crash) ----
+# synctrack.so logs what each fsync/fdatasync made durable (LD_PRELOAD; not for the ASan build).
+build/tools/synctrack.so: tests/tools/synctrack.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -shared -fPIC -o $@ $< -ldl -lpthread
+
+.PHONY: crash-trials
+crash-trials: build/resumed build/tools/synctrack.so
+	python3 tests/crash/trials.py --both --selftest --trials $(if $(N),$(N),50)

@@ -51,6 +51,10 @@ RESUMED_BIN=build/asan/resumed run_suite blackbox-asan python3 tests/blackbox/ru
 RESUMED_BIN=build/resumed run_suite conformance tests/conformance/run.sh
 run_suite conformance-selftest python3 tests/conformance/selftest.py
 RESUMED_BIN=build/resumed run_suite interop tests/interop/run.sh
+# kill -9 / power-loss trials, short (make crash-trials N=50 is the long run); the plain build:
+# the synctrack shim cannot be preloaded into the ASan one
+RESUMED_BIN=build/resumed run_suite crash-trials sh -c \
+  'make -s build/tools/synctrack.so && python3 tests/crash/trials.py --both --selftest --trials 3'
 RESUMED_BIN=build/resumed RESUMED_UPLOAD_BIN=build/asan/resumed-upload run_suite client tests/client/run.sh
 run_suite web-unit node --test tests/web/
 RESUMED_BIN=build/resumed run_suite browser tests/browser/run.sh
