@@ -148,6 +148,7 @@ int config_parse(struct config *c, int argc, char **argv, char *err, size_t errl
     } else if (strcmp(a, "--max-connections") == 0) {
       bad = parse_count(v, 1, 1000000, &n) < 0;
       c->max_connections = (uint32_t)n;
+      c->max_connections_set = 1;
     } else if (strcmp(a, "--max-connections-per-ip") == 0) {
       bad = parse_count(v, 0, 1000000, &n) < 0;
       c->max_connections_per_ip = (uint32_t)n;

@@ -19,6 +19,7 @@ struct config {
   uint32_t max_header_bytes;
   uint32_t max_headers;
   uint32_t max_connections;
+  int max_connections_set; /* given on the command line: not lowered to fit the fd limit */
   uint64_t header_timeout_ms;
   uint64_t body_timeout_ms;
   uint64_t keepalive_timeout_ms;

@@ -26,7 +26,7 @@ struct cors {
   "Location, Upload-Offset, Upload-Length, Upload-Expires, Upload-Metadata, Upload-Defer-Length, " \
   "Upload-Concat, Upload-Complete, Upload-Incomplete, Upload-Limit, Upload-Draft-Interop-Version, " \
   "Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm, "            \
-  "Repr-Digest, Content-Digest, Content-Disposition, Content-Range, ETag"
+  "Repr-Digest, Content-Digest, Content-Disposition, Content-Range, ETag, WWW-Authenticate, Retry-After"
 #define ALLOW_METHODS "POST, HEAD, PATCH, DELETE, OPTIONS, GET"
 
 /* scheme "://" host [":" port], nothing else. */

@@ -172,10 +172,11 @@ int main(int argc, char **argv) {
     goto out;
   }
   auth_set_behind_proxy(app.auth, cfg.behind_proxy);
-  /* Each connection may hold its socket and an upload's file: keep enough
-   * descriptors for both, and for the store's own, rather than meet EMFILE. */
-  uint64_t fd_conns = nofile > 96 ? (nofile - 64) / 2 : 16;
-  if (cfg.max_connections > fd_conns) {
+  /* Each connection may hold its socket and an upload's file: by default keep
+   * enough descriptors for both, and for the store's own, rather than meet
+   * EMFILE (which costs 503s and shed connections, see http.c). */
+  uint64_t fd_conns = nofile > 96 ? (nofile - 64) / 2 : nofile > 24 ? (nofile - 16) / 2 : 4;
+  if (!cfg.max_connections_set && cfg.max_connections > fd_conns) {
     log_warn("descriptor limit %llu allows %llu connections (not --max-connections %u)",
              (unsigned long long)nofile, (unsigned long long)fd_conns, cfg.max_connections);
     cfg.max_connections = (uint32_t)fd_conns;

@@ -477,6 +477,20 @@ static void save_submit(struct upload *u, struct job *j) {
   job_submit(j);
 }
 
+/* The repair failed: those waiting for it get the upload's error. */
+static void fail_waiters(struct upload *u) {
+  while (u->wait_head && !u->holder) {
+    struct upload_writer *w = u->wait_head;
+    u->wait_head = w->next;
+    if (!u->wait_head) u->wait_tail = NULL;
+    w->next = NULL;
+    w->state = 0;
+    w->u = NULL;
+    w->lock_cb(w->lock_arg, u->broken ? u->broken : -EIO);
+    upload_put(u);
+  }
+}
+
 /* Cuts an upload whose write or flush failed back to its durable offset,
  * in the background; once done it is usable again. */
 static void repair_submit(struct upload *u) {
@@ -548,8 +562,10 @@ static void job_done(uv_work_t *w, int status) {
       u->broken = 0;
       u->written = u->info.offset;
       log_info("upload %s: repaired at offset %llu", u->info.key, (unsigned long long)u->info.offset);
+      grant_next(u);
     } else {
       log_warn("upload %s: repair failed: %s", u->info.key, strerror(-rc));
+      fail_waiters(u);
     }
     break;
   case J_HASH:
@@ -636,7 +652,7 @@ int upload_create(struct upload_engine *e, const struct upload_spec *spec, uploa
 /* ---------- lock ---------- */
 
 static void grant_next(struct upload *u) {
-  if (u->holder || u->unlock_commit || !u->wait_head) return;
+  if (u->holder || u->unlock_commit || u->repairing || !u->wait_head) return;
   struct upload_writer *w = u->wait_head;
   u->wait_head = w->next;
   if (!u->wait_head) u->wait_tail = NULL;
@@ -658,18 +674,16 @@ void upload_lock(struct upload *u, struct upload_writer *w, upload_cb cb, void *
   w->lock_arg = arg;
   w->next = NULL;
   u->refs++;
-  if (u->broken) {
-    /* Refuse until the repair has cut back to the durable offset; the
-     * client's retry finds it done. */
-    int err = u->broken;
-    if (!u->holder && !u->unlock_commit) repair_submit(u);
+  if (u->broken && !u->holder && !u->unlock_commit) repair_submit(u);
+  if (u->broken && !u->repairing) {
     w->state = 0;
     w->u = NULL;
     upload_put(u);
-    cb(arg, err);
+    cb(arg, u->broken);
     return;
   }
-  if (!u->holder && !u->unlock_commit && !u->wait_head) {
+  /* A repair in flight: wait for it like for a holder. */
+  if (!u->repairing && !u->holder && !u->unlock_commit && !u->wait_head) {
     w->state = 2;
     w->preempted = 0;
     u->holder = w;
