@@ -502,6 +502,52 @@ def test_eio_fdatasync_tus():
     check(srv.alive() and srv.proc.pid == pid, 'the server was restarted or died')
 
 
+def test_eio_every_call_mid_body_article():
+    """Every write-side call on an article upload's file fails (writes, fdatasync, ftruncate, so
+    neither the flush nor a cut-back can succeed) in the middle of a body: 500, the server keeps
+    serving others; once the fault clears /status is within the bytes written before it with the
+    stored bytes matching, and the upload resumes (at most one more 5xx) without a restart."""
+    f = Faults()
+    srv = f.srv
+    pid = srv.proc.pid
+    data = os.urandom(3 * MiB)
+    fid = rand_id('eioall')
+    r = _article_post(srv, fid, data[:MiB], 0, len(data))
+    eq((r.status, r.body), (200, b''), 'first article POST')
+    key = _article_key(srv, fid)
+    c = srv.conn()
+    try:
+        c.send(build_head('POST', '/upload', upload_headers(fid, MiB, len(data)) + [('Content-Length', str(MiB))]))
+        before = MiB + 512 * KiB
+        c.send(data[MiB:before])
+        time.sleep(0.4)
+        f.set('eio /uploads/%s' % key)
+        r = _send_and_read(c, data[before:2 * MiB], 'POST')
+    finally:
+        c.close()
+    eq(r.status, 500, 'article POST whose every write-side call fails: status; body %r' % r.body)
+    f.check_hit(WRITES, key, 'EIO on every call')
+    other = rand_id('eioall-other')
+    odata = os.urandom(300 * KiB)
+    expect_success(srv.upload(other, odata, start=0, size=len(odata)), len(odata), 'another upload during the fault')
+
+    f.set('off')
+    failures = []
+    for attempt in range(2):
+        n = srv.status(fid)
+        check(MiB <= n <= before, '/status %d after the fault cleared, expected between %d and %d' % (n, MiB, before))
+        _check_prefix(srv, key, data, n, 'resume attempt %d' % attempt)
+        r = _article_post(srv, fid, data[n:], n, len(data))
+        if r.status == 200:
+            break
+        check(500 <= r.status <= 599, 'resume after the fault cleared: status %d; body %r' % (r.status, r.body))
+        failures.append(r.status)
+    check(len(failures) < 2, 'resume after the fault cleared failed twice: %r' % failures)
+    expect_success(r, len(data), 'article resume after EIO on every call')
+    eq(sha(_stored(srv, key)), sha(data), 'sha256 after EIO on every call')
+    check(srv.alive() and srv.proc.pid == pid, 'the server was restarted or died')
+
+
 def test_enospc_ietf_and_eio_article():
     """ENOSPC on an IETF upload's writes: 507 problem+json, offset unchanged, resumes after; EIO on an
     article upload's writes: 500 "storage error", /status unchanged, resumes after."""
