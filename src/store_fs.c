@@ -151,6 +151,10 @@ int store_fs_parse_info(const char *buf, size_t len, struct upload_info *info) {
   }
   if (seen != (F_KEY | F_LEN | F_OFF | F_FIN | F_CRE | F_BOOT | F_CRC)) goto bad;
   if (info->length >= 0 && info->offset > (uint64_t)info->length) goto bad;
+  /* The engine records a finished upload's length and offset together, equal;
+   * a record saying otherwise would have GET announce a Content-Length the
+   * data does not have (2^64-1 for a length of -1). */
+  if (info->finished && (info->length < 0 || (uint64_t)info->length != info->offset)) goto bad;
   return 0;
 bad:
   store_info_release(info);

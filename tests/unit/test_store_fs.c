@@ -96,6 +96,29 @@ static void test_info_rejects_damage(void) {
   CHECK(store_fs_parse_info(buf, (size_t)n, &b) < 0);
 }
 
+/* A finished upload's length is its offset (fuzz_meta_file found records
+ * saying otherwise accepted, and GET would announce that length). */
+static void test_info_finished_length_is_offset(void) {
+  struct upload_info a = {0}, b;
+  char buf[1024];
+  snprintf(a.key, sizeof(a.key), "0123456789abcdef0123456789abcdef");
+  a.finished = 1;
+  a.offset = 5;
+  a.length = 5;
+  int n = store_fs_format_info(&a, buf, sizeof(buf));
+  CHECK(store_fs_parse_info(buf, (size_t)n, &b) == 0 && b.finished && b.length == 5);
+  a.length = 6; /* short of its length */
+  n = store_fs_format_info(&a, buf, sizeof(buf));
+  CHECK(store_fs_parse_info(buf, (size_t)n, &b) < 0);
+  a.length = -1; /* finished without a length */
+  n = store_fs_format_info(&a, buf, sizeof(buf));
+  CHECK(store_fs_parse_info(buf, (size_t)n, &b) < 0);
+  a.finished = 0; /* unfinished: both are fine */
+  CHECK(store_fs_parse_info(buf, (size_t)store_fs_format_info(&a, buf, sizeof(buf)), &b) == 0);
+  a.length = 6;
+  CHECK(store_fs_parse_info(buf, (size_t)store_fs_format_info(&a, buf, sizeof(buf)), &b) == 0);
+}
+
 static void test_create_write_open(void) {
   fresh_dir();
   struct store *st;
@@ -561,6 +584,7 @@ static void test_recover_sweeps_crash_leftovers(void) {
   struct upload_info info;
   struct store_upload *su;
   CHECK(st->ops->open(st, done, &info, &su) == 0);
+  info.length = (int64_t)info.offset; /* as the engine finishes an upload */
   info.finished = 1;
   CHECK(st->ops->save(su, &info) == 0);
   store_info_release(&info);
@@ -628,6 +652,7 @@ static void test_recover_sweeps_crash_leftovers(void) {
 int main(void) {
   RUN(test_info_roundtrip);
   RUN(test_info_rejects_damage);
+  RUN(test_info_finished_length_is_offset);
   RUN(test_create_write_open);
   RUN(test_alias);
   RUN(test_recover_same_boot_keeps_tail);
