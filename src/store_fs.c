@@ -77,6 +77,8 @@ int store_fs_parse_info(const char *buf, size_t len, struct upload_info *info) {
   memset(info, 0, sizeof(*info));
   snprintf(info->kind, sizeof(info->kind), "article");
   if (len < sizeof(magic) - 1 || memcmp(buf, magic, sizeof(magic) - 1) != 0) goto bad;
+  /* Records are text: a NUL byte is damage (and would cut a field short). */
+  if (memchr(buf, 0, len)) goto bad;
   size_t pos = 0;
   while (pos < len) {
     const char *line = buf + pos;
@@ -123,7 +125,9 @@ int store_fs_parse_info(const char *buf, size_t len, struct upload_info *info) {
     } else if (KEY_IS("expires")) {
       if (parse_i64_field(v, vl, &info->expires) < 0 || info->expires < 0) goto bad;
     } else if (KEY_IS("owner")) {
-      if (vl == 0 || vl > STORE_OWNER_MAX || memchr(v, ' ', vl)) goto bad;
+      /* what store_fs_format_info refuses to write is refused here too: a
+       * record loaded must be savable again */
+      if (vl == 0 || vl > STORE_OWNER_MAX || memchr(v, ' ', vl) || memchr(v, '\r', vl)) goto bad;
       memcpy(info->owner, v, vl);
       info->owner[vl] = 0;
     } else if (KEY_IS("kind")) {
@@ -131,10 +135,10 @@ int store_fs_parse_info(const char *buf, size_t len, struct upload_info *info) {
       memcpy(info->kind, v, vl);
       info->kind[vl] = 0;
     } else if (KEY_IS("concat")) {
-      if (info->concat || vl > STORE_CONCAT_MAX) goto bad;
+      if (info->concat || vl > STORE_CONCAT_MAX || memchr(v, '\r', vl)) goto bad;
       if (!(info->concat = strndup(v, vl))) return -ENOMEM;
     } else if (KEY_IS("metadata")) {
-      if (info->metadata || vl > STORE_METADATA_MAX) goto bad;
+      if (info->metadata || vl > STORE_METADATA_MAX || memchr(v, '\r', vl)) goto bad;
       if (!(info->metadata = malloc(vl + 1))) return -ENOMEM;
       memcpy(info->metadata, v, vl);
       info->metadata[vl] = 0;

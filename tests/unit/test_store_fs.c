@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "unit.h"
+#include "util.h"
 
 static char tmpdir[64];
 
@@ -117,6 +118,44 @@ static void test_info_finished_length_is_offset(void) {
   CHECK(store_fs_parse_info(buf, (size_t)store_fs_format_info(&a, buf, sizeof(buf)), &b) == 0);
   a.length = 6;
   CHECK(store_fs_parse_info(buf, (size_t)store_fs_format_info(&a, buf, sizeof(buf)), &b) == 0);
+}
+
+/* A record with a valid checksum whose text the server could not have
+ * written: a NUL byte (it cut the kind short, fuzz_meta_file), a CR in a
+ * field store_fs_format_info refuses, so that every later save would fail. */
+static void test_info_rejects_unwritable_text(void) {
+  static const char head[] = "resumed-upload 1\nkey 0123456789abcdef0123456789abcdef\nlength 10\n"
+                             "offset 3\nfinished 0\ncreated 1700000000\nboot -\n";
+  static const struct {
+    const char *line;
+    size_t len;
+    int ok;
+  } cases[] = {
+      {"kind tus\n", 9, 1},
+      {"kind \0\0tus\n", 11, 0},
+      {"owner a:1\n", 10, 1},
+      {"owner a:1\r\n", 11, 0},
+      {"metadata a YQ==\n", 16, 1},
+      {"metadata a YQ==\r\n", 17, 0},
+      {"concat partial\n", 15, 1},
+      {"concat partial\r\n", 16, 0},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    char buf[512];
+    struct upload_info b;
+    size_t n = sizeof(head) - 1;
+    memcpy(buf, head, n);
+    memcpy(buf + n, cases[i].line, cases[i].len);
+    n += cases[i].len;
+    n += (size_t)snprintf(buf + n, sizeof(buf) - n, "crc %08x\n", (unsigned)crc32_update(0, buf, n));
+    int rc = store_fs_parse_info(buf, n, &b);
+    if (cases[i].ok) {
+      CHECK(rc == 0);
+      if (rc == 0) store_info_release(&b);
+    } else {
+      CHECK(rc == -EBADMSG);
+    }
+  }
 }
 
 static void test_create_write_open(void) {
@@ -653,6 +692,7 @@ int main(void) {
   RUN(test_info_roundtrip);
   RUN(test_info_rejects_damage);
   RUN(test_info_finished_length_is_offset);
+  RUN(test_info_rejects_unwritable_text);
   RUN(test_create_write_open);
   RUN(test_alias);
   RUN(test_recover_same_boot_keeps_tail);
