@@ -179,11 +179,11 @@ def _hold_many_and_probe(srv, n, timeout, dribble):
     send_errors = [0]
 
     def dribbler():
-        head = b'GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: '
+        # the request line and a field at once, then a field that never ends, a byte at a time
+        b = b'GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n'
+        field = b'X-Slow: '
         pos = 0
         while not stop.is_set():
-            b = head[pos:pos + 1] if pos < len(head) else b'a'
-            pos += 1
             for s in socks:
                 try:
                     s.send(b)
@@ -191,6 +191,8 @@ def _hold_many_and_probe(srv, n, timeout, dribble):
                     pass
                 except OSError:
                     send_errors[0] += 1
+            b = field[pos:pos + 1] or b'a'
+            pos += 1
             stop.wait(0.2)
 
     t = threading.Thread(target=dribbler, daemon=True)
