@@ -132,6 +132,57 @@ build/tools/faultfs.so: tests/tools/faultfs.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 $(WARN) -O2 -g -shared -fPIC -o $@ $< -ldl -lpthread
 
+# ---------- fuzzing (libFuzzer, clang; fuzz/README.md) ----------
+# `make fuzz FUZZ_TIME=60` runs each target FUZZ_TIME seconds; `make fuzz-smoke` a few
+# seconds each (run-tests.sh); `make valgrind` the black-box suite under valgrind.
+FUZZ_CC      ?= clang
+FUZZ_TIME    ?= 60
+FUZZ_SMOKE_TIME ?= 8
+FUZZ_TARGETS := fuzz_request fuzz_metadata fuzz_checksum fuzz_sfv fuzz_meta_file
+FUZZ_SAN     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -I$(LLHTTP_INC) -Isrc -Ifuzz $(PKG_CFLAGS) $(FUZZ_SAN)
+FUZZ_LIB_OBJ := $(SRC_LIB:src/%.c=build/fuzz/obj/%.o) $(LLHTTP_SRC:$(LLHTTP_DIR)/%.c=build/fuzz/obj/llhttp/%.o)
+FUZZ_BINS    := $(FUZZ_TARGETS:%=build/fuzz/%)
+# fuzz_request's uploads get predictable keys, so one input can create and then append.
+FUZZ_LDFLAGS_fuzz_request := -Wl,--wrap=store_new_key
+
+.PHONY: fuzz fuzz-build fuzz-smoke valgrind
+fuzz-build: $(FUZZ_BINS)
+
+# The server's sources are instrumented for coverage; clang's extra warnings there
+# are reported, not fatal (the gcc build is the one held to -Werror).
+build/fuzz/obj/%.o: src/%.c src/*.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(WARN) -Wno-error -fsanitize=fuzzer-no-link -c $< -o $@
+
+build/fuzz/obj/llhttp/%.o: $(LLHTTP_DIR)/%.c Makefile
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -w $(LLHTTP_DEFS) -I$(LLHTTP_INC) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
+
+# An archive: a target that #includes a module for its statics (tus.c) does not get
+# that module's object linked a second time.
+build/fuzz/libresumed.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BINS): build/fuzz/%: fuzz/%.c fuzz/fuzz.h build/fuzz/libresumed.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(WARN) -fsanitize=fuzzer $(FUZZ_LDFLAGS_$*) -o $@ $< build/fuzz/libresumed.a $(LDLIBS)
+
+fuzz: $(FUZZ_BINS)
+	@fuzz/run.sh $(FUZZ_TIME) $(FUZZ_TARGETS)
+
+fuzz-smoke: $(FUZZ_BINS)
+	@fuzz/run.sh $(FUZZ_SMOKE_TIME) $(FUZZ_TARGETS)
+
+# The black-box suite with every server under valgrind (memcheck); an error or a definite
+# leak on a server's stderr fails its test. VALGRIND_TESTS: name filters for run.py.
+# --trace-children: servers started through env/unshare/prlimit (test_resources) are checked too.
+VALGRIND_CMD ?= valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+                --show-leak-kinds=definite --track-fds=no --num-callers=30 --trace-children=yes
+valgrind: build/resumed build/tools/faultfs.so
+	RESUMED_BIN=build/resumed RESUMED_WRAPPER="$(VALGRIND_CMD)" BB_TEST_TIMEOUT=$${BB_TEST_TIMEOUT:-300} \
+	  python3 tests/blackbox/run.py $(VALGRIND_TESTS)
+
 # ---- crash-trials: kill -9 and simulated power loss under concurrent uploads (tests/crash) ----
 # synctrack.so logs what each fsync/fdatasync made durable (LD_PRELOAD; not for the ASan build).
 build/tools/synctrack.so: tests/tools/synctrack.c

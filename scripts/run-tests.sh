@@ -46,6 +46,8 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 for t in build/unit/test_*; do run_suite "unit/$(basename "$t")" "$t"; done
 for t in build/asan/unit/test_*; do run_suite "asan-unit/$(basename "$t")" "$t"; done
+# libFuzzer targets (fuzz/README.md), built with clang, a few seconds each
+run_suite fuzz-smoke make --no-print-directory fuzz-smoke
 RESUMED_BIN=build/resumed run_suite blackbox python3 tests/blackbox/run.py
 RESUMED_BIN=build/asan/resumed run_suite blackbox-asan python3 tests/blackbox/run.py
 RESUMED_BIN=build/resumed run_suite conformance tests/conformance/run.sh
