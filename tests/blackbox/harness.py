@@ -15,6 +15,7 @@ import atexit
 import hashlib
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -41,7 +42,13 @@ BIN = _resolve_bin()
 SOCK_TIMEOUT = 10.0
 LISTEN_RE = re.compile(r'resumed: listening on http://127\.0\.0\.1:(\d+)')
 SANITIZER_MARKERS = ('ERROR: AddressSanitizer', 'runtime error:', 'ERROR: LeakSanitizer',
-                     'ERROR: UndefinedBehaviorSanitizer', 'WARNING: ThreadSanitizer')
+                     'ERROR: UndefinedBehaviorSanitizer', 'WARNING: ThreadSanitizer',
+                     # valgrind's "==PID== Invalid read of size 4" and the like (make valgrind)
+                     'Invalid read of size', 'Invalid write of size', 'uninitialised',
+                     'definitely lost in loss record', 'Invalid free()', 'Mismatched free()')
+# RESUMED_WRAPPER: a command prefix for the server's command line (make valgrind); it starts slower.
+WRAPPER = shlex.split(os.environ.get('RESUMED_WRAPPER', ''))
+LISTEN_TIMEOUT = 60.0 if WRAPPER else 10.0
 
 INDEX_HTML = b'<!doctype html>\n<html><head><title>bb-index</title></head><body>blackbox index</body></html>\n'
 APP_JS = b'// blackbox app\nconsole.log("bb-app");\n'
@@ -224,7 +231,7 @@ class Server:
         self.port = None
         evt = threading.Event()
         self._listen_evt = evt
-        proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        proc = subprocess.Popen(WRAPPER + self.argv(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
         self.proc = proc
         self.procs.append(proc)
@@ -252,11 +259,11 @@ class Server:
             t = threading.Thread(target=fn, daemon=True)
             t.start()
             self._threads.append(t)
-        evt.wait(10.0)
+        evt.wait(LISTEN_TIMEOUT)
         if self.port is None:
             _kill_pid(proc)
-            raise TestFailure('server did not print the listening line within 10 s; argv=%r rc=%r stderr=%r'
-                              % (self.argv(), proc.poll(), self.lines[-20:]))
+            raise TestFailure('server did not print the listening line within %.0f s; argv=%r rc=%r stderr=%r'
+                              % (LISTEN_TIMEOUT, self.argv(), proc.poll(), self.lines[-20:]))
         return self
 
     def alive(self):
