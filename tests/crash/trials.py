@@ -838,6 +838,7 @@ class Trial:
                     time.sleep(0.02)
             in_flight = sum(1 for u in ups if not u.complete)
             ctl.stop_clients()
+            self.check_alive('before kill %d' % (k + 1))
             srv.kill()
             self.kills += 1
             self.kills_in_flight += in_flight > 0
@@ -870,6 +871,12 @@ class Trial:
         for u in ups:
             if u.complete and not u.failed:
                 self.verify_final(u, srv.port)
+        self.check_alive('at the end')
+
+    def check_alive(self, when):
+        rc = self.srv.proc.poll()
+        if rc is not None:
+            self.violation(None, 'the server exited on its own %s (status %d)' % (when, rc))
 
     # -- power loss --
     def lose_power(self):
