@@ -487,6 +487,22 @@ static void conn_linger(struct conn *c) {
 
 /* ---------- timers ---------- */
 
+/* A request too slow to finish: 408 unless its answer has begun, then close
+ * once written. The handler learns of it in on_close(-ETIMEDOUT). */
+static void conn_timeout_response(struct conn *c) {
+  static const char msg[] = "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
+                            "Content-Length: 0\r\n\r\n";
+  if (c->req.res_started) {
+    conn_close(c, -ETIMEDOUT);
+    return;
+  }
+  conn_write(c, msg, sizeof(msg) - 1, 0);
+  c->closing = 1;
+  c->close_err = -ETIMEDOUT;
+  c->state = CS_CLOSING;
+  conn_update_reading(c);
+}
+
 static void on_timer(uv_timer_t *t) {
   struct conn *c = t->data;
   uint64_t now = now_ms(c);
@@ -501,15 +517,8 @@ static void on_timer(uv_timer_t *t) {
   }
   switch (c->state) {
   case CS_HEAD:
-    if (c->seen_bytes && !c->req.res_started) {
-      static const char msg[] = "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
-                                "Content-Length: 0\r\n\r\n";
-      conn_write(c, msg, sizeof(msg) - 1, 0);
-      c->closing = 1; /* close once the 408 is written */
-      c->close_err = -ETIMEDOUT;
-      return;
-    }
-    conn_close(c, -ETIMEDOUT);
+    if (c->seen_bytes) conn_timeout_response(c);
+    else conn_close(c, -ETIMEDOUT);
     return;
   case CS_IDLE:
     conn_close(c, 0);
@@ -591,7 +600,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   } else if (c->state == CS_BODY) {
     c->deadline = now_ms(c) + c->srv->lim.body_timeout_ms;
     if (body_too_slow(c)) {
-      conn_close(c, -ETIMEDOUT);
+      conn_timeout_response(c);
       return;
     }
   }
