@@ -328,13 +328,13 @@ def _run_all(uploads, timeout):
     return threads
 
 
-def _join_all(threads, uploads, timeout):
+def _join_all(threads, uploads, timeout, seed):
     end = time.monotonic() + timeout
     for t in threads:
         t.join(max(0.1, end - time.monotonic()))
     errs = ['%s: %s' % (u.name, u.err) for u in uploads if u.err]
     stuck = [u.name for u, t in zip(uploads, threads) if t.is_alive()]
-    check(not errs, '%d of %d uploads failed: %s' % (len(errs), len(uploads), '; '.join(errs[:4])))
+    check(not errs, '%d of %d uploads failed (seed %d): %s' % (len(errs), len(uploads), seed, '; '.join(errs[:4])))
     check(not stuck, 'uploads still running: %r' % stuck)
 
 
@@ -384,7 +384,7 @@ def test_storm_cuts_stalls_drips():
             p.unstall()
             p.drip(None)
             p.no_reorder()
-        _join_all(threads, uploads, STORM_TIME + 2)
+        _join_all(threads, uploads, STORM_TIME + 2, seed)
         dt = time.monotonic() - t0
         cuts, log = p.cuts, list(p.cut_log)
     for u in uploads:
@@ -422,7 +422,7 @@ def test_storm_reordered_connections():
                            impatient=3)
                    for proto in ('tus', 'ietf', 'article') for i in range(2)]
         threads = _run_all(uploads, STORM_TIME)
-        _join_all(threads, uploads, STORM_TIME + 2)
+        _join_all(threads, uploads, STORM_TIME + 2, seed)
         cuts, reordered, conns = p.cuts, p.reordered, p.connections
     for u in uploads:
         u.verify()
