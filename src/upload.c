@@ -585,7 +585,13 @@ static void job_done(uv_work_t *w, int status) {
     job_release(j->e, j);
     return;
   case J_CREATE:
-    if (rc == 0) {
+    /* The alias existed on disk before this callback: a request for it may
+     * have opened the upload already. One key, one object (one lock). */
+    if (rc == 0 && (u = table_find(j->e, j->info.key)) != NULL) {
+      u->refs++;
+      j->e->st->ops->close(j->su);
+      store_info_release(&j->info);
+    } else if (rc == 0) {
       u = upload_wrap(j->e, j->su, &j->info);
       if (!u) {
         j->e->st->ops->close(j->su);

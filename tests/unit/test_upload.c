@@ -201,10 +201,83 @@ static void test_commit_during_periodic_flush(void) {
   teardown();
 }
 
+/* A request for an article id may open the upload between the moment its
+ * alias lands on disk (on the pool) and the creation callback (on the loop):
+ * both must get the same object, or there would be two locks and two offsets
+ * for one file. */
+static void test_alias_opened_before_creation_completes(void) {
+  setup(1 << 20);
+  static const char alias[] = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+  struct ctx a = {0};
+  struct upload *early = NULL;
+  CHECK(upload_create(eng, &(struct upload_spec){.kind = "article", .length = 5, .alias = alias},
+                      on_created, &a) == 0);
+  /* Not running the loop: the job finishes on the pool, its callback waits. */
+  for (int i = 0; i < 5000 && upload_get_alias(eng, alias, &early) < 0; i++) usleep(1000);
+  CHECK(early != NULL);
+  CHECK(a.created == 0);
+  run_until(&a.created, 1);
+  CHECK(a.status == 0);
+  CHECK(a.u == early);
+  upload_put(early);
+  upload_put(a.u);
+  teardown();
+}
+
+static void on_created_count(void *arg, struct upload *u, int status) {
+  int *n = arg;
+  if (status == 0) upload_put(u);
+  (*n)++;
+}
+
+/* --max-unfinished: an owner at the limit gets -EUSERS at once, counting
+ * creations still in flight; others are not affected; finishing frees one. */
+static void test_unfinished_limit_per_owner(void) {
+  snprintf(tmpdir, sizeof(tmpdir), "/tmp/resumed-unit-XXXXXX");
+  CHECK(mkdtemp(tmpdir) != NULL);
+  loop = uv_default_loop();
+  CHECK(store_fs_open(&st, tmpdir, "boot", NULL) == 0);
+  struct upload_engine_config cfg = {.sync_interval = 1 << 20, .max_unfinished = 3};
+  CHECK(upload_engine_new(&eng, loop, st, &cfg) == 0);
+  struct upload_spec mine = {.kind = "tus", .length = 1, .owner = "a:192.0.2.1"};
+  struct upload_spec other = {.kind = "tus", .length = 1, .owner = "a:192.0.2.2"};
+  int done = 0;
+  for (int i = 0; i < 3; i++) CHECK(upload_create(eng, &mine, on_created_count, &done) == 0);
+  CHECK(upload_create(eng, &mine, on_created_count, &done) == -EUSERS); /* 3 in flight count */
+  CHECK(upload_create(eng, &other, on_created_count, &done) == 0);
+  run_until(&done, 4);
+  CHECK(upload_create(eng, &mine, on_created_count, &done) == -EUSERS);
+
+  struct ctx a = {0};
+  CHECK(upload_create(eng, &other, on_created, &a) == 0);
+  run_until(&a.created, 1);
+  upload_lock(a.u, &a.w, on_locked, &a);
+  upload_write(&a.w, "x", 1, on_written, &a);
+  run_until(&a.written, 1);
+  upload_finish(&a.w, NULL, on_committed, &a);
+  run_until(&a.committed, 1);
+  CHECK(a.status == 0);
+  upload_unlock(&a.w);
+  upload_put(a.u);
+  CHECK(upload_create(eng, &mine, on_created_count, &done) == -EUSERS);
+  uv_run(loop, UV_RUN_DEFAULT); /* a restart: the store stays */
+  upload_engine_free(eng);
+  st->ops->free(st);
+
+  /* A restart counts what the store holds: the owner is still at its limit. */
+  CHECK(store_fs_open(&st, tmpdir, "boot", NULL) == 0);
+  CHECK(upload_engine_new(&eng, loop, st, &cfg) == 0);
+  CHECK(upload_create(eng, &mine, on_created_count, &done) == -EUSERS);
+  CHECK(upload_create(eng, &other, on_created_count, &done) == 0);
+  teardown();
+}
+
 int main(void) {
   RUN(test_write_commit_durable);
   RUN(test_handover);
   RUN(test_periodic_flush);
   RUN(test_commit_during_periodic_flush);
+  RUN(test_alias_opened_before_creation_completes);
+  RUN(test_unfinished_limit_per_owner);
   UNIT_DONE();
 }
