@@ -311,36 +311,11 @@ static int parse_ip(const char *s, size_t n, char out[INET6_ADDRSTRLEN]) {
   return -EINVAL;
 }
 
-/* The first element of the first line of a comma-separated header. */
-static const char *first_element(struct http_request *req, const char *name, size_t *n) {
-  const char *v = http_req_header(req, name, n);
-  if (!v) return NULL;
-  const char *comma = memchr(v, ',', *n);
-  size_t m = comma ? (size_t)(comma - v) : *n;
-  while (m && (v[m - 1] == ' ' || v[m - 1] == '\t')) m--;
-  *n = m;
-  return v;
-}
-
 /* for= of the first Forwarded element, as an IP. */
 static int forwarded_for(struct http_request *req, char out[INET6_ADDRSTRLEN]) {
-  size_t len;
-  const char *v = first_element(req, "forwarded", &len);
-  while (v && len) {
-    const char *semi = memchr(v, ';', len);
-    size_t m = semi ? (size_t)(semi - v) : len;
-    size_t a = 0;
-    while (a < m && (v[a] == ' ' || v[a] == '\t')) a++;
-    if (m - a > 4 && strncasecmp(v + a, "for=", 4) == 0) {
-      size_t vl = m - a - 4;
-      while (vl && (v[a + 4 + vl - 1] == ' ' || v[a + 4 + vl - 1] == '\t')) vl--;
-      return parse_ip(v + a + 4, vl, out);
-    }
-    if (!semi) break;
-    v += m + 1;
-    len -= m + 1;
-  }
-  return -ENOENT;
+  size_t n;
+  const char *v = http_req_forwarded(req, "for", &n);
+  return v ? parse_ip(v, n, out) : -ENOENT;
 }
 
 static void client_ip(const struct auth *a, struct http_request *req, char out[INET6_ADDRSTRLEN]) {
@@ -348,7 +323,7 @@ static void client_ip(const struct auth *a, struct http_request *req, char out[I
     size_t n;
     const char *x;
     if (forwarded_for(req, out) == 0) return;
-    if ((x = first_element(req, "x-forwarded-for", &n)) && parse_ip(x, n, out) == 0) return;
+    if ((x = http_req_header_first(req, "x-forwarded-for", &n)) && parse_ip(x, n, out) == 0) return;
   }
   /* The peer is "ip:port", IPv6 without brackets: the port follows the last ':'. */
   const char *peer = http_req_peer(req);

@@ -148,52 +148,16 @@ static int host_valid(const char *s, size_t n) {
   return 1;
 }
 
-/* The first element of a comma-separated header, trimmed. */
-static const char *first_element(struct http_request *req, const char *name, size_t *n) {
-  const char *v = http_req_header(req, name, n);
-  if (!v) return NULL;
-  const char *comma = memchr(v, ',', *n);
-  size_t m = comma ? (size_t)(comma - v) : *n;
-  while (m && (v[m - 1] == ' ' || v[m - 1] == '\t')) m--;
-  *n = m;
-  return v;
-}
-
-/* A parameter of the first Forwarded element (RFC 7239): host or proto. */
-static const char *forwarded_param(struct http_request *req, const char *param, size_t *n) {
-  size_t len;
-  const char *v = first_element(req, "forwarded", &len);
-  size_t plen = strlen(param);
-  while (v && len) {
-    const char *semi = memchr(v, ';', len);
-    size_t m = semi ? (size_t)(semi - v) : len;
-    size_t a = 0;
-    while (a < m && (v[a] == ' ' || v[a] == '\t')) a++;
-    if (m - a > plen && v[a + plen] == '=' && strncasecmp(v + a, param, plen) == 0) {
-      const char *val = v + a + plen + 1;
-      size_t vl = m - a - plen - 1;
-      while (vl && (val[vl - 1] == ' ' || val[vl - 1] == '\t')) vl--;
-      if (vl >= 2 && val[0] == '"' && val[vl - 1] == '"') val++, vl -= 2;
-      *n = vl;
-      return val;
-    }
-    if (!semi) break;
-    v += m + 1;
-    len -= m + 1;
-  }
-  return NULL;
-}
-
 void endpoint_url(const struct endpoint *ep, struct http_request *req, const char *key,
                   char *out, size_t n) {
   char sig[AUTH_SIG_LEN + 1] = "";
   if (ep->auth) auth_sign(ep->auth, key, sig);
   if (ep->behind_proxy) {
     size_t hl = 0, pl = 0;
-    const char *host = forwarded_param(req, "host", &hl);
-    const char *proto = forwarded_param(req, "proto", &pl);
-    if (!host) host = first_element(req, "x-forwarded-host", &hl);
-    if (!proto) proto = first_element(req, "x-forwarded-proto", &pl);
+    const char *host = http_req_forwarded(req, "host", &hl);
+    const char *proto = http_req_forwarded(req, "proto", &pl);
+    if (!host) host = http_req_header_first(req, "x-forwarded-host", &hl);
+    if (!proto) proto = http_req_header_first(req, "x-forwarded-proto", &pl);
     if (!host) host = http_req_header(req, "host", &hl);
     int https = proto && pl == 5 && strncasecmp(proto, "https", 5) == 0;
     int http = !proto || (pl == 4 && strncasecmp(proto, "http", 4) == 0);

@@ -994,6 +994,40 @@ unsigned http_req_header_count(const struct http_request *r, const char *name) {
   return n;
 }
 
+const char *http_req_header_first(const struct http_request *req, const char *name, size_t *n) {
+  const char *v = http_req_header(req, name, n);
+  if (!v) return NULL;
+  const char *comma = memchr(v, ',', *n);
+  size_t m = comma ? (size_t)(comma - v) : *n;
+  while (m && (v[m - 1] == ' ' || v[m - 1] == '\t')) m--;
+  *n = m;
+  return v;
+}
+
+const char *http_req_forwarded(const struct http_request *req, const char *param, size_t *n) {
+  size_t len;
+  const char *v = http_req_header_first(req, "forwarded", &len);
+  size_t plen = strlen(param);
+  while (v && len) {
+    const char *semi = memchr(v, ';', len);
+    size_t m = semi ? (size_t)(semi - v) : len;
+    size_t a = 0;
+    while (a < m && (v[a] == ' ' || v[a] == '\t')) a++;
+    if (m - a > plen && v[a + plen] == '=' && strncasecmp(v + a, param, plen) == 0) {
+      const char *val = v + a + plen + 1;
+      size_t vl = m - a - plen - 1;
+      while (vl && (val[vl - 1] == ' ' || val[vl - 1] == '\t')) vl--;
+      if (vl >= 2 && val[0] == '"' && val[vl - 1] == '"') val++, vl -= 2;
+      *n = vl;
+      return val;
+    }
+    if (!semi) break;
+    v += m + 1;
+    len -= m + 1;
+  }
+  return NULL;
+}
+
 int http_req_header_has_token(const struct http_request *r, const char *name, const char *token) {
   size_t tl = strlen(token);
   for (const struct hdr *h = find_hdr(r, name, NULL); h; h = find_hdr(r, name, h)) {

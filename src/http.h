@@ -75,6 +75,11 @@ const char *http_req_query(const struct http_request *req, size_t *len);
 const char *http_req_header(const struct http_request *req, const char *name,
                             size_t *len);
 unsigned http_req_header_count(const struct http_request *req, const char *name);
+/* The first element of a comma-separated header (its first line), trimmed. */
+const char *http_req_header_first(const struct http_request *req, const char *name, size_t *len);
+/* A parameter (host, proto, for) of the first Forwarded element (RFC 7239),
+ * unquoted, or NULL. */
+const char *http_req_forwarded(const struct http_request *req, const char *param, size_t *len);
 /* Whether a comma-separated header (any of its lines) lists token,
  * case-insensitively. */
 int http_req_header_has_token(const struct http_request *req, const char *name, const char *token);
