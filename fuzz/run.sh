@@ -10,6 +10,7 @@ secs=$1
 shift
 passed=0 failed=0
 mkdir -p build/fuzz/logs
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" # a stack in the log
 for t in "$@"; do
   corpus=build/fuzz/corpus/$t
   art=build/fuzz/artifacts/$t/
