@@ -330,6 +330,7 @@ const char *http_status_reason(int s) {
 }
 
 static int hbuf_append(struct http_request *r, const char *p, size_t n, uint32_t max) {
+  if (n == 0) return 0; /* llhttp may report empty spans; hbuf may still be NULL */
   if ((uint64_t)r->hlen + n > max) return -1;
   if (r->hlen + n > r->hcap) {
     uint32_t cap = r->hcap ? r->hcap : 512;
@@ -815,7 +816,9 @@ static void conn_error_response(struct conn *c, int status, const char *why) {
 static void conn_parse_error(struct conn *c, llhttp_errno_t e) {
   int status = 400;
   const char *why = llhttp_get_error_reason(&c->parser);
-  if (e == HPE_USER && c->reject_status) {
+  /* Our own refusal: llhttp reports it as HPE_USER, or as
+   * HPE_CB_HEADERS_COMPLETE when it came from on_headers_complete. */
+  if (c->reject_status) {
     status = c->reject_status;
     why = c->reject_why;
   }

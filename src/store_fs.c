@@ -136,10 +136,10 @@ int store_fs_parse_info(const char *buf, size_t len, struct upload_info *info) {
       info->kind[vl] = 0;
     } else if (KEY_IS("concat")) {
       if (info->concat || vl > STORE_CONCAT_MAX || memchr(v, '\r', vl)) goto bad;
-      if (!(info->concat = strndup(v, vl))) return -ENOMEM;
+      if (!(info->concat = strndup(v, vl))) goto nomem;
     } else if (KEY_IS("metadata")) {
       if (info->metadata || vl > STORE_METADATA_MAX || memchr(v, '\r', vl)) goto bad;
-      if (!(info->metadata = malloc(vl + 1))) return -ENOMEM;
+      if (!(info->metadata = malloc(vl + 1))) goto nomem;
       memcpy(info->metadata, v, vl);
       info->metadata[vl] = 0;
     } else if (KEY_IS("crc")) {
@@ -160,6 +160,9 @@ int store_fs_parse_info(const char *buf, size_t len, struct upload_info *info) {
    * data does not have (2^64-1 for a length of -1). */
   if (info->finished && (info->length < 0 || (uint64_t)info->length != info->offset)) goto bad;
   return 0;
+nomem:
+  store_info_release(info);
+  return -ENOMEM;
 bad:
   store_info_release(info);
   return -EBADMSG;

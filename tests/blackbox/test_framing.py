@@ -8,14 +8,16 @@ def _server():
     return srv, Sentinel(srv)
 
 
-def _expect_400_close(srv, raw, what, fid=None):
+def _expect_400_close(srv, raw, what, fid=None, status=400, reason=None):
     with srv.conn() as c:
         try:
             c.send(raw)
         except (BrokenPipeError, ConnectionResetError):
             pass
         r = c.read_final('POST')
-        eq(r.status, 400, what + ': status')
+        eq(r.status, status, what + ': status')
+        if reason is not None:
+            check(reason.encode() in r.body, '%s: body %r lacks the reason %r' % (what, r.body, reason))
         check(r.conn_close(), what + ': response lacks Connection: close (headers %r)' % r.headers)
         closed, extra = c.wait_closed(3)
         check(closed, what + ': connection not closed after the 400 (extra data %r)' % extra[:200])
@@ -93,8 +95,21 @@ def test_transfer_encoding_not_chunked():
     for te in (b'gzip, chunked', b'gzip', b'chunked, gzip', b'identity', b'chunked, chunked', b'xchunked'):
         fid = rand_id('te')
         _expect_400_close(srv, _post(fid, [b'Transfer-Encoding: ' + te], b'5\r\nhello\r\n0\r\n\r\n'),
-                          'Transfer-Encoding: %r' % te, fid)
+                          'Transfer-Encoding: %r' % te, fid,
+                          reason=None if te in (b'chunked, chunked', b'xchunked', b'chunked, gzip') else 'unsupported Transfer-Encoding')
         s.check('TE %r' % te)
+
+
+def test_refusals_from_the_head_keep_their_status_and_reason():
+    # Checks made once the whole head is parsed: their status and reason, not llhttp's generic one.
+    srv, s = _server()
+    fid = rand_id('hd')
+    _expect_400_close(srv, b'POST /upload HTTP/1.1\r\nHost: a\r\nHost: b\r\nX-File-Id: %s\r\n'
+                      b'X-Start-Byte: 0\r\nContent-Length: 1\r\n\r\nx' % fid.encode(),
+                      'duplicate Host', fid, reason='duplicate Host')
+    _expect_400_close(srv, _post(fid, [b'Expect: 200-ok', b'Content-Length: 1'], b'x'),
+                      'Expect: 200-ok', fid, status=417, reason='unsupported expectation')
+    s.check('refusals from the head')
 
 
 def test_obs_fold():
