@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -1452,6 +1453,15 @@ int http_server_listen(struct http_server *srv, const char *host, int port, int 
   return 0;
 }
 
+/* Whether the client sent bytes we have not read yet: a request that arrived
+ * just before a shutdown is served, not cut. */
+static int conn_bytes_waiting(struct conn *c) {
+  uv_os_fd_t fd;
+  int n = 0;
+  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) < 0) return 0;
+  return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+}
+
 static void stop_listening(struct http_server *srv) {
   srv->shutting_down = 1;
   if (srv->listening && !uv_is_closing((uv_handle_t *)&srv->listener))
@@ -1470,8 +1480,9 @@ void http_server_drain(struct http_server *srv, void (*done)(void *arg), void *a
   /* Connections with nothing of a request yet go now; the others close
    * after their response (shutting_down makes every response the last). */
   for (struct conn *c = srv->conns; c; c = c->next)
-    if (c->state == CS_IDLE || (c->state == CS_HEAD && !c->seen_bytes) ||
-        (c->state == CS_WAIT && !c->req.active))
+    if ((c->state == CS_IDLE || (c->state == CS_HEAD && !c->seen_bytes) ||
+         (c->state == CS_WAIT && !c->req.active)) &&
+        !conn_bytes_waiting(c))
       conn_close(c, 0);
   if (srv->nconns == 0 && srv->drained) {
     srv->drained = NULL;

@@ -118,6 +118,43 @@ static void test_abort_other_request(void) {
   close(b);
 }
 
+/* Graceful shutdown: a connection whose request sits unread in its socket
+ * when the drain starts is served (with Connection: close), an idle one is
+ * closed, and the drain reports when the last connection is gone. */
+static uv_async_t drain_async;
+static _Atomic int drain_blocking, drained;
+
+static void on_drained(void *arg) {
+  (void)arg;
+  drained = 1;
+}
+
+static void on_drain(uv_async_t *a) {
+  drain_blocking = 1;
+  usleep(300000); /* the loop does not poll meanwhile: what the client sends stays unread */
+  http_server_drain(srv, on_drained, NULL);
+  uv_close((uv_handle_t *)a, NULL);
+}
+
+static void test_drain_serves_unread_request(void) {
+  int idle = client(), busy = client();
+  char buf[2048];
+  for (int i = 0; i < 200 && http_server_connections(srv) < 2; i++) usleep(10000);
+  CHECK(http_server_connections(srv) == 2);
+  uv_async_send(&drain_async);
+  for (int i = 0; i < 2000 && !drain_blocking; i++) usleep(1000);
+  send_all(busy, "GET /interim HTTP/1.1\r\nHost: x\r\n\r\n");
+  read_until(busy, buf, sizeof(buf), "Content-Length: 0\r\n\r\n");
+  CHECK(strstr(buf, "HTTP/1.1 204 No Content\r\n") != NULL);
+  CHECK(strstr(buf, "Connection: close\r\n") != NULL);
+  ssize_t n = read(idle, buf, sizeof(buf));
+  CHECK(n == 0 || (n < 0 && errno == ECONNRESET));
+  for (int i = 0; i < 200 && !drained; i++) usleep(10000);
+  CHECK(drained == 1);
+  close(idle);
+  close(busy);
+}
+
 int main(void) {
   loop = uv_default_loop();
   struct http_limits lim = {16384, 100, 100, 5000, 5000, 5000};
@@ -127,10 +164,12 @@ int main(void) {
     return 1;
   }
   uv_async_init(loop, &stop_async, on_stop);
+  uv_async_init(loop, &drain_async, on_drain);
   pthread_t t;
   pthread_create(&t, NULL, server_thread, NULL);
   RUN(test_interim_before_final);
   RUN(test_abort_other_request);
+  RUN(test_drain_serves_unread_request); /* last: the server stops accepting */
   uv_async_send(&stop_async);
   pthread_join(t, NULL);
   http_server_free(srv);
