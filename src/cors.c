@@ -106,7 +106,11 @@ int cors_handle(struct cors *c, struct http_request *req) {
   const char *o = http_req_header(req, "origin", &n);
   if (!o || same_origin(req, o, n)) return 0; /* not a cross-origin browser request */
   if (!allowed(c, o, n)) {
-    http_res_text(req, 403, NULL, "origin not allowed");
+    http_res_start(req, 403, NULL);
+    /* tus: every answer but OPTIONS names the protocol version. */
+    if (http_req_header(req, "tus-resumable", NULL)) http_res_header(req, "Tus-Resumable", "1.0.0");
+    http_res_header(req, "Content-Type", "text/plain; charset=utf-8");
+    http_res_send(req, "origin not allowed\n", 19);
     return 1;
   }
   if (strcmp(http_req_method(req), "OPTIONS") == 0 &&

@@ -170,6 +170,8 @@ def test_cors_disallowed_origin_403():
         what = 'Origin %r' % origin
         r = _create(srv, 100, o)
         eq(r.status, 403, what + ': POST status')
+        eq(r.header('Tus-Resumable'), '1.0.0', what + ': Tus-Resumable on the tus 403')
+        eq(r.body, b'origin not allowed\n', what + ': body of the 403')
         eq(r.header('Location'), None, what + ': Location on the 403')
         check(r.header('Access-Control-Allow-Origin') in (None, ''),
               what + ': Access-Control-Allow-Origin %r on the 403' % r.header('Access-Control-Allow-Origin'))
