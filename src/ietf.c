@@ -232,6 +232,8 @@ static void problem(struct ireq *q, int status, const char *type, const char *ti
     http_res_header(req, "Upload-Offset", "%" PRIu64, info->offset);
     add_complete(req, q->version, info->finished);
   }
+  /* draft: a 413 names the limit it broke */
+  if (status == 413) ietf_add_limit(q->ep, req, q->r.u ? upload_info(q->r.u) : NULL);
   problem_send(req, status, type, title, extra);
 }
 

@@ -452,6 +452,7 @@ def test_max_size_limit_and_413():
     uid2, _ = _create_ok(srv, False, None, b'y' * 600)
     r = _patch(srv, uid2, 600, b'z' * 401, False)
     eq(r.status, 413, 'PATCH passing --max-size (unknown length); %r' % r.body)
+    eq(_limit(r.header('Upload-Limit')), {'max-size': 1000}, 'Upload-Limit of the 413 PATCH')
     eq(_state(srv, uid2)[:3], (204, '600', '?0'), 'upload after the 413 PATCH')
     _patch_ok(srv, uid2, 600, b'z' * 400, True)
     other.check('413s')
