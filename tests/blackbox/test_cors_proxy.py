@@ -14,7 +14,7 @@ import os
 import re
 import subprocess
 
-from harness import BIN, Server, build_head, build_request, check, eq, make_tempdir, sha
+from harness import BIN, Server, build_request, check, eq, make_tempdir, sha
 
 TUS_VERSION = '1.0.0'
 OCTET = 'application/offset+octet-stream'

@@ -1,6 +1,5 @@
 """Article protocol: full upload, cut + resume, wrong start byte, interleaved ids."""
 
-import hashlib
 import re
 import os
 import random

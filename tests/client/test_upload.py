@@ -358,7 +358,7 @@ def test_progress_lines_when_not_a_terminal():
     ep = files_url(p.port)
     path, data = make_file(2 << 20)
     c = run_client(FAST + ['--progress-interval', '0.2', path, ep], timeout=30)
-    url = _ok(c, path, ep, data, 'throttled upload with --progress-interval 0.2')
+    _ok(c, path, ep, data, 'throttled upload with --progress-interval 0.2')
     # (a progress line may shorten the path; it names at least the file's base name)
     name = os.path.basename(path)
     other = [l for l in c.err_lines() if name in l and '%' in l and ': uploaded' not in l
