@@ -15,37 +15,6 @@
 
 #include "fuzz.h"
 
-static int b64v(unsigned char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
-/* Strict RFC 4648 §4 base64 (padding, canonical), into out (cap bytes). */
-static ssize_t ref_b64(const char *in, size_t n, unsigned char *out, size_t cap) {
-  size_t pad = 0, o = 0;
-  uint32_t acc = 0;
-  int bits = 0;
-  if (n % 4) return -1;
-  while (pad < 2 && pad < n && in[n - 1 - pad] == '=') pad++;
-  for (size_t i = 0; i < n - pad; i++) {
-    int v = b64v((unsigned char)in[i]);
-    if (v < 0) return -1;
-    acc = (acc << 6) | (uint32_t)v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      if (o == cap) return -1;
-      out[o++] = (unsigned char)(acc >> bits);
-      acc &= (1u << bits) - 1;
-    }
-  }
-  return acc ? -1 : (ssize_t)o;
-}
-
 static const struct {
   const char *name;
   enum checksum_algo algo;
@@ -70,7 +39,7 @@ static void check_header(const char *v, size_t n) {
     size_t al = (size_t)(sp - v);
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
       if (strlen(known[i].name) == al && memcmp(known[i].name, v, al) == 0) {
-        dl = ref_b64(sp + 1, n - al - 1, want, sizeof(want));
+        dl = fuzz_ref_b64(sp + 1, n - al - 1, want, sizeof(want));
         if (dl == (ssize_t)known[i].size) ref = 0, ref_algo = known[i].algo;
       }
   }

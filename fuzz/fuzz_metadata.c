@@ -22,42 +22,10 @@
 #include "metadata.h"
 #include "util.h"
 
-/* RFC 4648 §4 with padding, no whitespace, zero bits under the padding. */
-static int b64v(unsigned char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
-static ssize_t ref_b64(const char *in, size_t n, unsigned char *out) {
-  size_t pad = 0, o = 0;
-  uint32_t acc = 0;
-  int bits = 0;
-  if (n % 4) return -1;
-  while (pad < 2 && pad < n && in[n - 1 - pad] == '=') pad++;
-  for (size_t i = 0; i < n - pad; i++) {
-    int v = b64v((unsigned char)in[i]);
-    if (v < 0) return -1;
-    acc = (acc << 6) | (uint32_t)v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (unsigned char)(acc >> bits);
-      acc &= (1u << bits) - 1;
-    }
-  }
-  if (acc != 0) return -1; /* non-canonical: bits under the padding */
-  if (pad && (n - pad) % 4 + pad != 4) return -1;
-  return (ssize_t)o;
-}
-
 static void check_b64(const char *v, size_t n) {
   static unsigned char a[16384], b[16384];
   if (n > sizeof(a)) return;
-  ssize_t want = ref_b64(v, n, a);
+  ssize_t want = fuzz_ref_b64(v, n, a, sizeof(a));
   ssize_t got = base64_decode(v, n, b, sizeof(b));
   FUZZ_CHECK((want < 0) == (got < 0), "base64_decode('%.*s') = %zd, reference %zd", (int)n, v, got, want);
   if (want >= 0) {
@@ -107,7 +75,7 @@ static int ref_valid(const char *s, size_t n, struct pair *p, size_t *np) {
   static unsigned char tmp[16384];
   if (ref_pairs(s, n, p, np) < 0) return -1;
   for (size_t i = 0; i < *np; i++)
-    if (p[i].vl && (p[i].vl > sizeof(tmp) || ref_b64(p[i].v, p[i].vl, tmp) < 0)) return -1;
+    if (p[i].vl && (p[i].vl > sizeof(tmp) || fuzz_ref_b64(p[i].v, p[i].vl, tmp, sizeof(tmp)) < 0)) return -1;
   return 0;
 }
 
@@ -138,7 +106,7 @@ static void header_mode(const char *s, size_t n) {
   memcpy(meta, s, n);
   meta[n] = 0;
   for (size_t i = 0; i < np; i++) {
-    ssize_t vl = p[i].vl ? ref_b64(p[i].v, p[i].vl, val) : 0;
+    ssize_t vl = p[i].vl ? fuzz_ref_b64(p[i].v, p[i].vl, val, sizeof(val)) : 0;
     check_get(meta, p[i].k, p[i].kl, val, (size_t)vl);
   }
   FUZZ_CHECK(metadata_get(meta, "\x01-absent", (char *)val, sizeof(val)) == -ENOENT, "absent key found");
