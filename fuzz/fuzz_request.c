@@ -479,16 +479,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   auth_set_behind_proxy(auth, cfg.behind_proxy);
 
   loop = uv_default_loop();
-  struct http_limits lim = {
-      .max_header_bytes = cfg.max_header_bytes,
-      .max_headers = cfg.max_headers,
-      .max_connections = cfg.max_connections,
-      .header_timeout_ms = cfg.header_timeout_ms,
-      .body_timeout_ms = cfg.body_timeout_ms,
-      .keepalive_timeout_ms = cfg.keepalive_timeout_ms,
-      .max_connections_per_ip = cfg.max_connections_per_ip,
-      .min_body_rate = cfg.min_body_rate,
-  };
+  struct http_limits lim;
+  config_http_limits(&cfg, &lim);
   FUZZ_CHECK(http_server_new(&srv, loop, &lim, router_dispatch, &router) == 0, "http_server_new");
   FUZZ_CHECK(http_server_listen(srv, "127.0.0.1", 0, &port) == 0, "listen");
   uv_ip4_addr("127.0.0.1", port, &srv_addr);

@@ -48,6 +48,19 @@ static const char usage[] =
 
 const char *config_usage(void) { return usage; }
 
+void config_http_limits(const struct config *c, struct http_limits *lim) {
+  *lim = (struct http_limits){
+      .max_header_bytes = c->max_header_bytes,
+      .max_headers = c->max_headers,
+      .max_connections = c->max_connections,
+      .header_timeout_ms = c->header_timeout_ms,
+      .body_timeout_ms = c->body_timeout_ms,
+      .keepalive_timeout_ms = c->keepalive_timeout_ms,
+      .max_connections_per_ip = c->max_connections_per_ip,
+      .min_body_rate = c->min_body_rate,
+  };
+}
+
 void config_defaults(struct config *c) {
   memset(c, 0, sizeof(*c));
   snprintf(c->host, sizeof(c->host), "127.0.0.1");

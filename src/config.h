@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "http.h"
+
 #define RESUMED_VERSION "0.1.0"
 
 struct config {
@@ -40,5 +42,7 @@ void config_defaults(struct config *cfg);
 /* 0: run; 1: --help/--version printed, exit 0; <0: bad usage, message in err. */
 int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t errlen);
 const char *config_usage(void);
+/* The connection layer's limits from the flags. */
+void config_http_limits(const struct config *cfg, struct http_limits *lim);
 
 #endif

@@ -216,16 +216,8 @@ int main(int argc, char **argv) {
     log_warn("no web directory at %s; / answers 404", webdir);
   }
   struct router router = {.article = article, .endpoint = endpoint, .web = web};
-  struct http_limits lim = {
-      .max_header_bytes = cfg.max_header_bytes,
-      .max_headers = cfg.max_headers,
-      .max_connections = cfg.max_connections,
-      .header_timeout_ms = cfg.header_timeout_ms,
-      .body_timeout_ms = cfg.body_timeout_ms,
-      .keepalive_timeout_ms = cfg.keepalive_timeout_ms,
-      .max_connections_per_ip = cfg.max_connections_per_ip,
-      .min_body_rate = cfg.min_body_rate,
-  };
+  struct http_limits lim;
+  config_http_limits(&cfg, &lim);
   if ((rc = http_server_new(&app.http, app.loop, &lim, router_dispatch, &router)) < 0) goto out;
   if (!cfg.quiet) http_server_set_log(app.http, request_log, NULL);
   int port = 0;
