@@ -548,8 +548,8 @@ static void job_done(uv_work_t *w, int status) {
         u->holder->on_durable(u->holder, u->info.offset);
     } else {
       /* Bytes past the durable offset are in an unknown state: refuse the
-       * upload until recovery at the next start sorts it out, rather than
-       * let a client append after bytes we could not vouch for. */
+       * upload until a repair cuts them off, rather than let a client append
+       * after bytes we could not vouch for. */
       u->broken = rc;
       log_warn("upload %s: %s failed: %s", u->info.key,
                j->kind == J_RESTART ? "restart" : "flush", strerror(-rc));
@@ -654,7 +654,6 @@ int upload_create(struct upload_engine *e, const struct upload_spec *spec, uploa
   return 0;
 }
 
-
 /* ---------- lock ---------- */
 
 static void grant_next(struct upload *u) {
@@ -752,14 +751,19 @@ void upload_unlock(struct upload_writer *w) {
 
 /* ---------- holder operations ---------- */
 
+/* A job for an operation that writes or records; NULL once cb has the error
+ * (the upload awaits its repair, or out of memory). */
+static struct job *holder_job(struct upload *u, enum job_kind kind, upload_cb cb, void *arg) {
+  struct job *j = u->broken ? NULL : job_new(u, kind, cb, arg);
+  if (!j) cb(arg, u->broken ? u->broken : -ENOMEM);
+  return j;
+}
+
 void upload_write(struct upload_writer *w, const char *data, size_t len, upload_cb cb,
                   void *arg) {
   struct upload *u = w->u;
-  struct job *j = u->broken ? NULL : job_new(u, J_WRITE, cb, arg);
-  if (!j) {
-    cb(arg, u->broken ? u->broken : -ENOMEM);
-    return;
-  }
+  struct job *j = holder_job(u, J_WRITE, cb, arg);
+  if (!j) return;
   j->data = data;
   j->len = len;
   j->offset = u->written;
@@ -787,32 +791,23 @@ void upload_copy(struct upload_writer *w, struct upload *src, upload_cb cb, void
 
 void upload_commit(struct upload_writer *w, upload_cb cb, void *arg) {
   struct upload *u = w->u;
-  struct job *j = u->broken ? NULL : job_new(u, J_FLUSH, cb, arg);
-  if (!j) {
-    cb(arg, u->broken ? u->broken : -ENOMEM);
-    return;
-  }
+  struct job *j = holder_job(u, J_FLUSH, cb, arg);
+  if (!j) return;
   save_submit(u, j);
 }
 
 void upload_finish(struct upload_writer *w, const char *alias, upload_cb cb, void *arg) {
   struct upload *u = w->u;
-  struct job *j = u->broken ? NULL : job_new(u, J_FINISH, cb, arg);
-  if (!j) {
-    cb(arg, u->broken ? u->broken : -ENOMEM);
-    return;
-  }
+  struct job *j = holder_job(u, J_FINISH, cb, arg);
+  if (!j) return;
   if (alias) snprintf(j->alias, sizeof(j->alias), "%s", alias);
   save_submit(u, j);
 }
 
 void upload_restart(struct upload_writer *w, int64_t length, upload_cb cb, void *arg) {
   struct upload *u = w->u;
-  struct job *j = u->broken ? NULL : job_new(u, J_RESTART, cb, arg);
-  if (!j) {
-    cb(arg, u->broken ? u->broken : -ENOMEM);
-    return;
-  }
+  struct job *j = holder_job(u, J_RESTART, cb, arg);
+  if (!j) return;
   j->info = u->info;
   j->info.offset = 0;
   j->info.length = length;
