@@ -18,6 +18,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "checksum.h"
 #include "util.h"
 
 #define HASH_LEN 32
@@ -53,13 +54,14 @@ static void state_clear(struct auth_state *s) {
   memset(s, 0, sizeof(*s));
 }
 
+/* SHA-256 of a followed by b (a domain prefix and a token). */
 static int sha256(const void *a, size_t an, const void *b, size_t bn, unsigned char out[HASH_LEN]) {
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  unsigned int n = 0;
-  int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) && EVP_DigestUpdate(ctx, a, an) &&
-           EVP_DigestUpdate(ctx, b, bn) && EVP_DigestFinal_ex(ctx, out, &n) && n == HASH_LEN;
-  EVP_MD_CTX_free(ctx);
-  return ok ? 0 : -EIO;
+  struct checksum ck;
+  int rc = checksum_init(&ck, CHECKSUM_SHA256);
+  if (rc == 0 && (rc = checksum_update(&ck, a, an)) == 0 && (rc = checksum_update(&ck, b, bn)) == 0)
+    return checksum_final(&ck, out);
+  checksum_release(&ck);
+  return rc;
 }
 
 static int hash_cmp(const void *a, const void *b) { return memcmp(a, b, HASH_LEN); }
