@@ -69,7 +69,19 @@ void job_watch_call(struct job *j, struct http_call *call) {
   call->arg = j;
 }
 
+/* Seconds a Retry-After header asks for (RFC 9110 §10.2.3: delay-seconds or an
+ * HTTP-date), 0 without one. */
+static double retry_after(const struct http_call *call) {
+  char v[64];
+  uint64_t n;
+  if (!http_call_header(call, "retry-after", v, sizeof(v))) return 0;
+  if (http_call_number(call, "retry-after", &n) == 0) return n > 86400 ? 86400 : (double)n;
+  time_t at = curl_getdate(v, NULL), now = time(NULL);
+  return at > now ? (double)(at - now) : 0;
+}
+
 enum step job_transient(struct job *j, const struct http_call *call) {
+  j->retry_after = 0;
   if (call->stalled) {
     snprintf(j->reason, sizeof(j->reason), "stalled: %s", call->error);
     return STEP_RETRY;
@@ -89,8 +101,11 @@ enum step job_transient(struct job *j, const struct http_call *call) {
     }
     return STEP_RETRY;
   }
-  if (call->status >= 500 || call->status == 409 || call->status == 423) {
+  /* 501 and 505 say the server lacks what we ask for; trying again cannot change that. */
+  if ((call->status >= 500 && call->status != 501 && call->status != 505) || call->status == 409 ||
+      call->status == 423 || call->status == 429) {
     http_call_reason(call, j->reason, sizeof(j->reason));
+    j->retry_after = retry_after(call);
     return STEP_RETRY;
   }
   return STEP_OK;
@@ -258,6 +273,9 @@ int job_run(struct job *j, struct http_client *http) {
     /* What was sent but not acknowledged may be lost: show only what the server holds. */
     atomic_store(&j->sent, j->offset);
     double d = backoff(o, failures, &seed);
+    /* The server knows better when it will be ready, within the user's limit. */
+    double asked = j->retry_after < o->retry_max_delay ? j->retry_after : o->retry_max_delay;
+    if (asked > d) d = asked;
     progress_note(j->progress, "%s: %s; retrying in %.1fs (attempt %d of %d)", j->src.arg, j->reason, d,
                   failures + 1, o->retries + 1);
     atomic_store(&j->retry_at, monotonic_seconds() + d);

@@ -31,6 +31,7 @@ struct job {
   int length_declared; /* the server knows the length (not so for stdin at first) */
   int created_here; /* url came from this run's creation, not from state */
   char reason[512]; /* why the last step failed */
+  double retry_after; /* seconds the last transient answer's Retry-After asked for, or 0 */
 
   /* read by the progress display */
   _Atomic int state;
@@ -74,7 +75,8 @@ int job_run(struct job *j, struct http_client *http);
 int job_next_body(struct job *j, struct body *b, int *last);
 /* Points call's progress reports at this job, counting from its offset. */
 void job_watch_call(struct job *j, struct http_call *call);
-/* STEP_RETRY with reason set for a failed exchange, 5xx, 409 or 423; else STEP_OK. */
+/* STEP_RETRY with reason (and retry_after) set for a failed exchange, a 5xx
+ * other than 501 and 505, 409, 423 or 429; else STEP_OK. */
 enum step job_transient(struct job *j, const struct http_call *call);
 /* What an answer to HEAD says: STEP_RETRY (transient), STEP_GONE (404, 410,
  * 403), STEP_FAIL (other non-2xx, no Upload-Offset, a length that is not the

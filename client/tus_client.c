@@ -87,11 +87,17 @@ static enum step tus_create(struct job *j) {
   }
   call.headers = h;
   http_call_perform(j->http, &call);
-  if ((s = job_transient(j, &call)) == STEP_RETRY) goto out;
-  if (!http_call_header(&call, "tus-resumable", tr, sizeof(tr))) {
-    s = not_tus(j, &call);
+  /* Every tus answer names the version. One without it comes from something
+   * else: a proxy whose tus server is down or failing (retried), one that
+   * refuses our credentials (its reason is the news), or not a tus server. */
+  if (call.code == CURLE_OK && !http_call_header(&call, "tus-resumable", tr, sizeof(tr))) {
+    long st = call.status;
+    if (st == 401 || st == 403 || st == 407) s = job_fail_answer(j, &call);
+    else if (!(st == 500 || st == 502 || st == 503 || st == 504)) s = not_tus(j, &call);
+    else s = job_transient(j, &call);
     goto out;
   }
+  if ((s = job_transient(j, &call)) == STEP_RETRY) goto out;
   if (call.status != 201) {
     s = job_fail_answer(j, &call);
     goto out;

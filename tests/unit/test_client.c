@@ -181,7 +181,8 @@ static void test_transient(void) {
   c.stalled = 0;
   c.code = CURLE_SEND_ERROR;
   CHECK(job_transient(&j, &c) == STEP_RETRY && strstr(j.reason, "connection failed"));
-  long retry[] = {500, 502, 503, 507, 409, 423}, final[] = {200, 204, 400, 403, 404, 410, 412, 413, 460};
+  long retry[] = {500, 502, 503, 504, 507, 409, 423, 429};
+  long final[] = {200, 204, 400, 403, 404, 410, 412, 413, 460, 501, 505};
   for (size_t i = 0; i < sizeof(retry) / sizeof(retry[0]); i++) {
     c = (struct http_call){.code = CURLE_OK, .status = retry[i]};
     CHECK(job_transient(&j, &c) == STEP_RETRY);
@@ -190,6 +191,36 @@ static void test_transient(void) {
     c = (struct http_call){.code = CURLE_OK, .status = final[i]};
     CHECK(job_transient(&j, &c) == STEP_OK);
   }
+}
+
+static void test_retry_after(void) {
+  struct job j = {0};
+  struct http_call c;
+  answer(&c, 503, "Service Unavailable", "Retry-After: 7\r\n", "");
+  CHECK(job_transient(&j, &c) == STEP_RETRY && j.retry_after == 7);
+  http_call_release(&c);
+  /* An HTTP-date about a minute ahead (the clock may tick while we look). */
+  char head[128], date[64];
+  time_t at = time(NULL) + 60;
+  strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", gmtime(&at));
+  snprintf(head, sizeof(head), "Retry-After: %s\r\n", date);
+  answer(&c, 429, "Too Many Requests", head, "");
+  CHECK(job_transient(&j, &c) == STEP_RETRY && j.retry_after >= 58 && j.retry_after <= 60);
+  http_call_release(&c);
+  /* A date past, a value that is neither, or none: no wish. */
+  const char *none[] = {"Retry-After: Sun, 06 Nov 1994 08:49:37 GMT\r\n", "Retry-After: soon\r\n",
+                        "Retry-After: -3\r\n", "X-Other: 5\r\n"};
+  for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+    j.retry_after = 99;
+    answer(&c, 503, "Service Unavailable", none[i], "");
+    CHECK(job_transient(&j, &c) == STEP_RETRY && j.retry_after == 0);
+    http_call_release(&c);
+  }
+  /* A Retry-After on an answer that is not retried is not kept either. */
+  j.retry_after = 99;
+  answer(&c, 413, "Content Too Large", "Retry-After: 5\r\n", "");
+  CHECK(job_transient(&j, &c) == STEP_OK && j.retry_after == 0);
+  http_call_release(&c);
 }
 
 static void test_backoff(void) {
@@ -273,6 +304,7 @@ static void test_options(void) {
 static const enum step *script;
 static size_t script_pos, creates, queries, appends;
 static uint64_t script_offsets[32];
+static double script_retry_after; /* what each scripted failure's Retry-After asks */
 
 static enum step next_step(struct job *j) {
   enum step s = script[script_pos];
@@ -282,6 +314,7 @@ static enum step next_step(struct job *j) {
     j->complete = off == (uint64_t)j->src.size;
   } else {
     snprintf(j->reason, sizeof(j->reason), "scripted failure %zu", script_pos);
+    j->retry_after = script_retry_after;
   }
   return s;
 }
@@ -357,6 +390,23 @@ static void test_retry_loop(void) {
   free(j.url);
   o.resume_url = NULL;
 
+  /* A Retry-After longer than the backoff is waited for, up to --retry-max-delay. */
+  struct client_options slow = {.retries = 2, .retry_delay = 0.001, .retry_max_delay = 0.3};
+  enum step s8[] = {STEP_OK, STEP_RETRY, STEP_OK, STEP_OK};
+  uint64_t o8[] = {0, 0, 0, 100};
+  script_retry_after = 0.2;
+  double t0 = monotonic_seconds();
+  CHECK(run_script(&slow, NULL, s8, o8, 4, &j) == 0);
+  CHECK(monotonic_seconds() - t0 >= 0.2);
+  free(j.url);
+  script_retry_after = 30; /* capped: a test that waited 30 s would be its own failure */
+  t0 = monotonic_seconds();
+  CHECK(run_script(&slow, NULL, s8, o8, 4, &j) == 0);
+  double waited = monotonic_seconds() - t0;
+  CHECK(waited >= 0.3 && waited < 20);
+  free(j.url);
+  script_retry_after = 0;
+
   /* A server that claims more than the file has is not believed. */
   enum step s7[] = {STEP_OK};
   uint64_t o7[] = {150};
@@ -373,6 +423,7 @@ int main(void) {
   RUN(test_source_file_and_digest);
   RUN(test_reasons);
   RUN(test_transient);
+  RUN(test_retry_after);
   RUN(test_backoff);
   RUN(test_options);
   RUN(test_retry_loop);
