@@ -169,6 +169,7 @@ static int progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t 
   struct http_call *call = arg;
   double t = monotonic_seconds();
   if (call->on_sent && ulnow >= 0) call->on_sent(call->arg, (uint64_t)ulnow);
+  if (call->stop && atomic_load(call->stop)) return 1;
   if (ulnow + dlnow != call->moved || call->last_move == 0) {
     call->moved = ulnow + dlnow;
     call->last_move = t;
@@ -203,6 +204,7 @@ int http_call_perform(struct http_client *c, struct http_call *call) {
   call->moved = 0;
   call->last_move = 0;
   call->stall_after = o->stall_timeout;
+  call->stop = c->stop;
   curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, keep_header);
   curl_easy_setopt(h, CURLOPT_HEADERDATA, call);
@@ -234,6 +236,8 @@ int http_call_perform(struct http_client *c, struct http_call *call) {
   if (call->code != CURLE_OK) {
     if (call->stalled)
       snprintf(call->error, sizeof(call->error), "no byte moved for %g s", o->stall_timeout);
+    else if (call->stop && atomic_load(call->stop))
+      snprintf(call->error, sizeof(call->error), "interrupted");
     else if (!call->error[0]) snprintf(call->error, sizeof(call->error), "%s", curl_easy_strerror(call->code));
     return -EIO;
   }

@@ -6,6 +6,7 @@
 #define RESUMED_UPLOAD_HTTP_CLIENT_H
 
 #include <curl/curl.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +45,7 @@ struct http_call {
   size_t body_len;
   int in_interim;
   int stalled; /* ended because no byte moved for --stall-timeout */
+  const _Atomic int *stop; /* the client's, copied by http_call_perform */
   uint64_t body_pos;
   curl_off_t moved;   /* bytes up and down, for stall detection */
   double last_move;   /* monotonic seconds */
@@ -54,6 +56,7 @@ struct http_client {
   CURL *curl;
   const struct client_options *opts;
   struct curl_slist *user_headers;
+  const _Atomic int *stop; /* when set and true, exchanges end within a second */
 };
 
 int http_client_init(struct http_client *c, const struct client_options *o);

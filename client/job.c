@@ -198,9 +198,18 @@ int job_digest_header(struct job *j, const struct body *b, struct curl_slist **h
   return http_header_add(headers, "Upload-Checksum: %s %s", checksum_algo_name(algo), b64);
 }
 
-static void sleep_seconds(double s) {
-  struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
-  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+static int stopped(const struct job *j) {
+  return j->http && j->http->stop && atomic_load(j->http->stop);
+}
+
+/* Sleeps s seconds, in slices, so that a stop is noticed within a tenth of a second. */
+static void sleep_seconds(const struct job *j, double s) {
+  double end = monotonic_seconds() + s;
+  for (double left = s; left > 0 && !stopped(j); left = end - monotonic_seconds()) {
+    if (left > 0.1) left = 0.1;
+    struct timespec ts = {.tv_sec = (time_t)left, .tv_nsec = (long)((left - (double)(time_t)left) * 1e9)};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
   }
 }
 
@@ -233,6 +242,7 @@ int job_run(struct job *j, struct http_client *http) {
   for (;;) {
     enum step s;
     int was_query = query;
+    if (stopped(j)) goto stop;
     if (query) s = p->query(j);
     else if (!j->url) s = p->create(j);
     else if (j->complete) break;
@@ -264,6 +274,7 @@ int job_run(struct job *j, struct http_client *http) {
       best = 0;
       continue;
     }
+    if (stopped(j)) goto stop;
     if (s != STEP_RETRY) goto failed;
     if (++failures > o->retries) {
       size_t n = strlen(j->reason);
@@ -280,7 +291,7 @@ int job_run(struct job *j, struct http_client *http) {
                   failures + 1, o->retries + 1);
     atomic_store(&j->retry_at, monotonic_seconds() + d);
     atomic_store(&j->state, JOB_RETRYING);
-    sleep_seconds(d);
+    sleep_seconds(j, d);
     atomic_store(&j->state, JOB_RUNNING);
     query = j->url != NULL;
   }
@@ -291,5 +302,10 @@ int job_run(struct job *j, struct http_client *http) {
 failed:
   j->finished = monotonic_seconds();
   atomic_store(&j->state, JOB_FAILED);
+  return -1;
+stop:
+  j->finished = monotonic_seconds();
+  snprintf(j->reason, sizeof(j->reason), "interrupted");
+  atomic_store(&j->state, JOB_STOPPED);
   return -1;
 }

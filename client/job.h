@@ -15,7 +15,8 @@
 struct progress;
 struct upload_protocol;
 
-enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_RETRYING, JOB_DONE, JOB_FAILED };
+/* JOB_STOPPED: interrupted by a signal; the upload stays remembered for the next run. */
+enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_RETRYING, JOB_DONE, JOB_FAILED, JOB_STOPPED };
 
 struct job {
   const struct client_options *opts;
@@ -67,7 +68,8 @@ extern const struct upload_protocol tus_protocol, ietf_protocol, article_protoco
 
 int job_init(struct job *j, const struct client_options *o, struct progress *p, const char *arg);
 void job_release(struct job *j);
-/* Runs the upload to its end; 0 when uploaded, -1 when failed (reason set). */
+/* Runs the upload to its end; 0 when uploaded, -1 when failed (reason set)
+ * or stopped (http->stop came true). */
 int job_run(struct job *j, struct http_client *http);
 
 /* For protocols. */

@@ -15,8 +15,15 @@
 #include "progress.h"
 #include "util.h"
 
+/* The signal that asked us to stop, or 0: written by the handler, read by
+ * the workers through struct run's stop (a handler reaches nothing else). */
+static _Atomic int stop_signal;
+
+static void on_stop_signal(int sig) { atomic_store(&stop_signal, sig); }
+
 struct run {
   const struct client_options *opts;
+  const _Atomic int *stop;
   struct progress progress;
   struct job *jobs;
   size_t n_jobs;
@@ -29,6 +36,15 @@ struct run {
 static void report(struct run *r, struct job *j, int rc) {
   char b[32], rate[32];
   double secs = j->finished - j->started;
+  if (rc < 0 && atomic_load(&j->state) == JOB_STOPPED) {
+    const char *hint = j->src.is_stdin ? ""
+                       : j->key[0] || r->opts->protocol == PROTO_ARTICLE ? "; the same command continues it"
+                       : j->url ? "; --resume with this URL continues it" : "";
+    progress_bytes((double)j->offset, b, sizeof(b));
+    progress_error(&r->progress, "%s: interrupted with %s stored%s%s%s", j->src.arg, b, j->url ? " at " : "",
+                   j->url ? j->url : "", hint);
+    return;
+  }
   if (rc < 0) {
     progress_error(&r->progress, "%s: failed: %s", j->src.arg, j->reason);
     return;
@@ -43,16 +59,17 @@ static void *worker(void *arg) {
   struct run *r = arg;
   struct http_client http;
   int ready = http_client_init(&http, r->opts);
+  http.stop = r->stop;
   for (;;) {
     size_t i = atomic_fetch_add(&r->next, 1);
-    if (i >= r->n_jobs) break;
+    if (i >= r->n_jobs || atomic_load(r->stop)) break;
     struct job *j = &r->jobs[i];
     if (atomic_load(&j->state) == JOB_FAILED) { /* could not even open */
       report(r, j, -1);
       continue;
     }
     int rc = ready < 0 ? (snprintf(j->reason, sizeof(j->reason), "out of memory"), -1) : job_run(j, &http);
-    if (rc < 0) atomic_store(&j->state, JOB_FAILED);
+    if (rc < 0 && atomic_load(&j->state) != JOB_STOPPED) atomic_store(&j->state, JOB_FAILED);
     report(r, j, rc);
   }
   if (ready == 0) http_client_release(&http);
@@ -64,13 +81,23 @@ static void *worker(void *arg) {
 
 int main(int argc, char **argv) {
   struct client_options o;
-  struct run r = {.opts = &o, .lock = PTHREAD_MUTEX_INITIALIZER, .workers_done = PTHREAD_COND_INITIALIZER};
+  struct run r = {
+      .opts = &o, .stop = &stop_signal, .lock = PTHREAD_MUTEX_INITIALIZER, .workers_done = PTHREAD_COND_INITIALIZER};
   pthread_t threads[64];
   size_t started = 0;
   int status = 1;
 
   /* A cut connection must come back as an error from send(), not kill us. */
   signal(SIGPIPE, SIG_IGN);
+  /* Ctrl-C, a closed terminal or SIGTERM end the requests in flight, keep the
+   * uploads remembered and say so; a second signal ends us at once. */
+  struct sigaction sa = {.sa_handler = on_stop_signal, .sa_flags = SA_RESETHAND}, was;
+  sigemptyset(&sa.sa_mask);
+  const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
+  for (size_t i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
+    /* One ignored when we started (nohup, a background job) stays ignored. */
+    if (sigaction(stop_signals[i], NULL, &was) == 0 && was.sa_handler != SIG_IGN)
+      sigaction(stop_signals[i], &sa, NULL);
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || util_init() < 0) {
     fputs("resumed-upload: cannot initialise libcurl or OpenSSL\n", stderr);
     return 1;
@@ -121,6 +148,8 @@ int main(int argc, char **argv) {
   status = 0;
   for (size_t i = 0; i < r.n_jobs; i++)
     if (atomic_load(&r.jobs[i].state) != JOB_DONE) status = 1;
+  /* As a shell reports a command its signal ended. */
+  if (status && atomic_load(&stop_signal)) status = 128 + atomic_load(&stop_signal);
 out:
   for (size_t i = 0; r.jobs && i < r.n_jobs; i++) job_release(&r.jobs[i]);
   free(r.jobs);

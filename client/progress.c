@@ -187,20 +187,23 @@ void progress_tick(struct progress *p) {
 void progress_summary(struct progress *p) {
   pthread_mutex_lock(&p->lock);
   if (p->tty) clear_live(p);
-  size_t done = 0, failed = 0;
+  size_t done = 0, failed = 0, stopped = 0;
   double bytes = 0, elapsed = monotonic_seconds() - p->start;
   for (size_t i = 0; i < p->n_jobs; i++) {
     struct job *j = &p->jobs[i];
     int st = atomic_load(&j->state);
     done += st == JOB_DONE;
-    failed += st != JOB_DONE;
+    stopped += st == JOB_STOPPED || st == JOB_QUEUED;
+    failed += st == JOB_FAILED;
     if (j->offset > j->first_offset) bytes += (double)(j->offset - j->first_offset);
   }
   if (!p->quiet) {
     char b[32], r[32];
     progress_bytes(bytes, b, sizeof(b));
     progress_bytes(elapsed > 0 ? bytes / elapsed : 0, r, sizeof(r));
-    fprintf(p->err, "resumed-upload: %zu uploaded, %zu failed, %s in %.1fs (%s/s)\n", done, failed, b, elapsed, r);
+    fprintf(p->err, "resumed-upload: %zu uploaded, %zu failed", done, failed);
+    if (stopped) fprintf(p->err, ", %zu interrupted", stopped);
+    fprintf(p->err, ", %s in %.1fs (%s/s)\n", b, elapsed, r);
   }
   fflush(p->err);
   pthread_mutex_unlock(&p->lock);

@@ -3,10 +3,11 @@
 SIGKILL and run again (state file), and --resume URL."""
 
 import os
+import re
 import signal
 import time
 
-from clientlib import (upload_files, FAST, FaultProxy, Server, base_url, check, default_state_file,
+from clientlib import (upload_files, FAST, FaultProxy, Server, base_url, check, closed_port, default_state_file,
                        eq, expect_download, expect_rc, file_sha, files_url, http_req, make_file,
                        one_url, out_lines, resume_lines, retry_lines, run_client, Client, sha,
                        state_entries, summary, tmpdir)
@@ -240,8 +241,21 @@ def test_resume_url_ietf():
     _resume_url('ietf')
 
 
+def _interrupted_lines(c):
+    """{file: (bytes stored as printed, URL, hint)} of `FILE: interrupted with N stored at URL; HINT`."""
+    rx = re.compile(r'^resumed-upload: (.+): interrupted with (.+?) stored(?: at (\S+?))?(?:; (.*))?$')
+    return dict((m.group(1), m.groups()[1:]) for m in (rx.match(l) for l in c.err_lines()) if m)
+
+
+def _interrupted_summary(c):
+    m = re.match(r'resumed-upload: (\d+) uploaded, (\d+) failed, (\d+) interrupted, ', c.err_lines()[-1])
+    check(m is not None, 'last stderr line is not a summary with interruptions\n' + c.describe())
+    return tuple(int(x) for x in m.groups())
+
+
 def test_sigint_keeps_state_and_rerun_resumes():
-    # Ctrl-C: the client stops, the state entry stays, the same command continues
+    # Ctrl-C: the request in flight ends, the client says what is stored and how to go on,
+    # exits 130 (128 + SIGINT), the state entry stays, and the same command continues
     srv = Server()
     p = FaultProxy(srv.port)
     p.throttle(2 * MiB)
@@ -256,7 +270,7 @@ def test_sigint_keeps_state_and_rerun_resumes():
         c.wait(10)
     except AssertionError:
         raise AssertionError('the client did not stop within 10 s of SIGINT\n' + c.describe())
-    check(c.proc.returncode != 0, 'exit status 0 after SIGINT mid-upload\n' + c.describe())
+    eq(c.proc.returncode, 130, 'exit status after SIGINT mid-upload\n' + c.describe())
     eq(out_lines(c), [], 'stdout after SIGINT')
     p.cut_now('fin')
     p.throttle(None)
@@ -264,6 +278,10 @@ def test_sigint_keeps_state_and_rerun_resumes():
     eq(len(entries), 1, 'state entries after SIGINT')
     held = _stable_offset('tus', entries[0][1])
     check(0 < held < size, 'server offset %d after SIGINT' % held)
+    told = _interrupted_lines(c)
+    eq(sorted(told), [path], 'files reported interrupted\n' + c.describe())
+    eq(told[path][1:], (entries[0][1], 'the same command continues it'), 'URL and hint of the interruption')
+    eq(_interrupted_summary(c), (0, 0, 1), 'summary (uploaded, failed, interrupted)')
     c = run_client(argv, timeout=40)
     expect_rc(c, 0, 'rerun after SIGINT')
     res = resume_lines(c, path)
@@ -333,3 +351,46 @@ def test_remembered_upload_gone_starts_again():
         expect_download(url2, data, proto)
         eq(state_entries(), [], '%s: state entries' % proto)
         os.remove(path)
+
+
+def test_sigterm_during_backoff_and_queued_files():
+    # SIGTERM while the only worker waits out a long backoff: it stops at once rather than after
+    # the pause; the file never started is counted as interrupted, not failed; exit 143
+    ep = files_url(closed_port())
+    first, _ = make_file(3 * MiB, name='first.bin')
+    second, _ = make_file(1000, name='second.bin')
+    c = Client(['--retry-delay', '60', '--retry-max-delay', '60', first, second, ep])
+    c.wait_stderr(r'first\.bin: .*retrying in')
+    t0 = time.monotonic()
+    os.kill(c.pid, signal.SIGTERM)
+    c.wait(20)
+    check(time.monotonic() - t0 < 15, 'the client waited out its 30-60 s backoff after SIGTERM\n' + c.describe())
+    eq(c.proc.returncode, 143, 'exit status after SIGTERM\n' + c.describe())
+    told = _interrupted_lines(c)
+    eq(sorted(told), [first], 'files reported interrupted\n' + c.describe())
+    eq(told[first][1], None, 'no URL for an upload never created')
+    eq(_interrupted_summary(c), (0, 0, 2), 'summary (uploaded, failed, interrupted)')
+    eq(state_entries(), [], 'state entries (nothing was created)')
+
+
+def test_no_state_interruption_names_resume_url():
+    # without a state file the interruption tells the URL to give --resume, and --resume finishes it
+    srv = Server()
+    p = FaultProxy(srv.port)
+    p.throttle(2 * MiB)
+    ep = files_url(p.port)
+    path, data = make_file(4 * MiB)
+    c = Client(FAST + ['--no-state', path, ep])
+    check(p.wait_for(lambda q: q.bytes_up > MiB, 20), 'upload never got going\n' + c.describe())
+    os.kill(c.pid, signal.SIGINT)
+    c.wait(10)
+    eq(c.proc.returncode, 130, 'exit status after SIGINT\n' + c.describe())
+    p.throttle(None)
+    told = _interrupted_lines(c)
+    eq(sorted(told), [path], 'files reported interrupted\n' + c.describe())
+    url, hint = told[path][1:]
+    eq(hint, '--resume with this URL continues it', 'hint without a state file')
+    c = run_client(FAST + ['--no-state', '--resume', url, path, ep], timeout=40)
+    expect_rc(c, 0, '--resume of the interrupted upload')
+    eq(one_url(c, path, ep), url, 'URL of the resumed upload')
+    expect_download(url, data)
