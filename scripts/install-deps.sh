@@ -4,7 +4,7 @@
 set -eu
 want="build-essential pkg-config libuv1-dev node-llhttp libssl-dev libcurl4-openssl-dev"
 if [ "${1:-build}" = test ]; then
-  want="$want curl python3 clang libclang-rt-14-dev valgrind" # clang + libclang-rt: libFuzzer
+  want="$want curl python3 clang libclang-rt-14-dev valgrind groff-base" # clang + libclang-rt: libFuzzer
 fi
 missing=""
 for p in $want; do
