@@ -2,11 +2,13 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <linux/sockios.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,7 +45,7 @@ char *http_url_resolve(const char *base, const char *ref) {
 }
 
 int http_client_init(struct http_client *c, const struct client_options *o) {
-  *c = (struct http_client){.opts = o};
+  *c = (struct http_client){.opts = o, .sock = CURL_SOCKET_BAD};
   c->curl = curl_easy_init();
   if (!c->curl) return -ENOMEM;
   for (size_t i = 0; i < o->n_headers; i++)
@@ -168,7 +170,15 @@ static int progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t 
   (void)dltotal, (void)ultotal;
   struct http_call *call = arg;
   double t = monotonic_seconds();
-  if (call->on_sent && ulnow >= 0) call->on_sent(call->arg, (uint64_t)ulnow);
+  if (call->on_sent && ulnow >= 0) {
+    /* The socket swallows megabytes at once: what still waits in its send
+     * queue has not reached the server, and counting it would make the
+     * progress and rate run ahead of the network. */
+    int queued = 0;
+    if (call->client->sock == CURL_SOCKET_BAD || ioctl(call->client->sock, SIOCOUTQ, &queued) < 0 || queued < 0)
+      queued = 0;
+    call->on_sent(call->arg, ulnow > queued ? (uint64_t)(ulnow - queued) : 0);
+  }
   if (call->stop && atomic_load(call->stop)) return 1;
   if (ulnow + dlnow != call->moved || call->last_move == 0) {
     call->moved = ulnow + dlnow;
@@ -178,6 +188,18 @@ static int progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t 
     return 1;
   }
   return 0;
+}
+
+static int opened_socket(void *arg, curl_socket_t fd, curlsocktype purpose) {
+  struct http_client *c = arg;
+  if (purpose == CURLSOCKTYPE_IPCXN) c->sock = fd;
+  return CURL_SOCKOPT_OK;
+}
+
+static int close_socket(void *arg, curl_socket_t fd) {
+  struct http_client *c = arg;
+  if (c->sock == fd) c->sock = CURL_SOCKET_BAD;
+  return close(fd);
 }
 
 int http_call_perform(struct http_client *c, struct http_call *call) {
@@ -205,7 +227,13 @@ int http_call_perform(struct http_client *c, struct http_call *call) {
   call->last_move = 0;
   call->stall_after = o->stall_timeout;
   call->stop = c->stop;
+  call->client = c;
   curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(h, CURLOPT_MAXCONNECTS, 1L);
+  curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, opened_socket);
+  curl_easy_setopt(h, CURLOPT_SOCKOPTDATA, c);
+  curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+  curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, c);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, keep_header);
   curl_easy_setopt(h, CURLOPT_HEADERDATA, call);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep_body);

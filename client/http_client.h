@@ -27,7 +27,8 @@ struct http_call {
   const char *url;
   struct curl_slist *headers; /* owned by the caller */
   const struct body *body;    /* NULL: none */
-  /* told how many body bytes libcurl has handed to the socket so far */
+  /* told how many body bytes have left this machine so far (handed to the
+   * socket and no longer in its send queue) */
   void (*on_sent)(void *arg, uint64_t sent);
   /* told a 104's Location as soon as it arrives (IETF draft) */
   void (*on_location)(void *arg, const char *location);
@@ -46,6 +47,7 @@ struct http_call {
   int in_interim;
   int stalled; /* ended because no byte moved for --stall-timeout */
   const _Atomic int *stop; /* the client's, copied by http_call_perform */
+  const struct http_client *client; /* performing it */
   uint64_t body_pos;
   curl_off_t moved;   /* bytes up and down, for stall detection */
   double last_move;   /* monotonic seconds */
@@ -57,6 +59,10 @@ struct http_client {
   const struct client_options *opts;
   struct curl_slist *user_headers;
   const _Atomic int *stop; /* when set and true, exchanges end within a second */
+  /* The connection's socket, CURL_SOCKET_BAD when none. One connection per
+   * handle (CURLOPT_MAXCONNECTS 1), told by libcurl's socket callbacks,
+   * since CURLINFO_ACTIVESOCKET knows it only after a transfer. */
+  curl_socket_t sock;
 };
 
 int http_client_init(struct http_client *c, const struct client_options *o);

@@ -40,8 +40,9 @@ static void report(struct run *r, struct job *j, int rc) {
     const char *hint = j->src.is_stdin ? ""
                        : j->key[0] || r->opts->protocol == PROTO_ARTICLE ? "; the same command continues it"
                        : j->url ? "; --resume with this URL continues it" : "";
+    /* offset is what the server last acknowledged; it may hold more of the cut request. */
     progress_bytes((double)j->offset, b, sizeof(b));
-    progress_error(&r->progress, "%s: interrupted with %s stored%s%s%s", j->src.arg, b, j->url ? " at " : "",
+    progress_error(&r->progress, "%s: interrupted with at least %s stored%s%s%s", j->src.arg, b, j->url ? " at " : "",
                    j->url ? j->url : "", hint);
     return;
   }

@@ -33,12 +33,13 @@ static const char usage_text[] =
     "      --state-file PATH     where uploads in progress are remembered\n"
     "      --no-state            neither read nor write the state file\n"
     "      --ietf-version N      IETF draft interop version, 3 to 8 (default 6)\n"
-    "      --progress-interval S progress period when stderr is not a terminal (default 10)\n"
+    "      --progress-interval S  progress period when stderr is not a terminal (default 10)\n"
     "  -q, --quiet               print only errors\n"
     "  -h, --help                print this help\n"
     "  -V, --version             print the version\n"
     "\n"
-    "Exit status: 0 all uploaded, 1 some upload failed, 2 usage error.\n"
+    "Exit status: 0 all uploaded, 1 some upload failed, 2 usage error,\n"
+    "128+N interrupted by signal N (130: Ctrl-C); the same command continues.\n"
     "See resumed-upload(1) for details.\n";
 
 enum {

@@ -52,6 +52,9 @@ static void duration(double s, char *out, size_t cap) {
   else snprintf(out, cap, "%ld:%02ld", t / 60, t % 60);
 }
 
+/* UTF-8 continuation bytes: cutting before one would split a character. */
+static int continuation(char c) { return ((unsigned char)c & 0xC0) == 0x80; }
+
 static int width(void) {
   struct winsize ws;
   if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20) return ws.ws_col;
@@ -80,8 +83,13 @@ static void describe(struct progress *p, size_t i, int cols, char *out, size_t c
     snprintf(tail, sizeof(tail), "%s / %s%s  %s/s  ETA %s", s, t, pct, r, eta);
   }
   size_t nl = strlen(j->src.arg);
-  if (nl > 30) snprintf(name, sizeof(name), "...%s", j->src.arg + nl - 27);
-  else snprintf(name, sizeof(name), "%s", j->src.arg);
+  if (nl > 30) {
+    const char *keep = j->src.arg + nl - 27;
+    while (continuation(*keep)) keep++;
+    snprintf(name, sizeof(name), "...%s", keep);
+  } else {
+    snprintf(name, sizeof(name), "%s", j->src.arg);
+  }
   int room = cols - 1 - (int)strlen(name) - (int)strlen(tail) - 4;
   if (cols <= 0 || total <= 0 || room < 10) {
     snprintf(out, cap, "%s  %s", name, tail);
@@ -110,8 +118,13 @@ static void draw_live(struct progress *p) {
   for (size_t i = 0; i < p->n_jobs; i++) {
     if (!active(&p->jobs[i])) continue;
     describe(p, i, w, line, sizeof(line));
-    /* A wrapped line would throw off the cursor arithmetic. */
-    if ((int)strlen(line) > w - 1) line[w - 1] = 0;
+    /* A wrapped line would throw off the cursor arithmetic. Bytes are
+     * never fewer than columns, so cutting by bytes is safe. */
+    if ((int)strlen(line) > w - 1) {
+      int cut = w - 1;
+      while (cut > 0 && continuation(line[cut])) cut--;
+      line[cut] = 0;
+    }
     fprintf(p->err, "%s\033[K\n", line);
     p->live_lines++;
   }

@@ -242,8 +242,8 @@ def test_resume_url_ietf():
 
 
 def _interrupted_lines(c):
-    """{file: (bytes stored as printed, URL, hint)} of `FILE: interrupted with N stored at URL; HINT`."""
-    rx = re.compile(r'^resumed-upload: (.+): interrupted with (.+?) stored(?: at (\S+?))?(?:; (.*))?$')
+    """{file: (bytes as printed, URL, hint)} of `FILE: interrupted with at least N stored at URL; HINT`."""
+    rx = re.compile(r'^resumed-upload: (.+): interrupted with at least (.+?) stored(?: at (\S+?))?(?:; (.*))?$')
     return dict((m.group(1), m.groups()[1:]) for m in (rx.match(l) for l in c.err_lines()) if m)
 
 

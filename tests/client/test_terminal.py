@@ -399,3 +399,9 @@ def test_terminal_narrow():
     # 60 columns: a shortened name (30) and the sizes, percent, rate and ETA (36 at least) make
     # more than 59, so every live line has to be cut to fit
     _terminal_run(60, [LONG % 'one', LONG % 'two'], False)
+
+
+def test_terminal_utf8_names():
+    # names of two-byte characters: shortening a name and cutting a line to the width count
+    # bytes, and must never split a character (the screen must stay valid UTF-8)
+    _terminal_run(60, ['\u00e9' * 21 + '-one.bin', '\u00fc' * 21 + '-two.bin'], False)

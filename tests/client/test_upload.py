@@ -5,13 +5,16 @@ Every stored result is compared by SHA-256 with what was sent."""
 import base64
 import hashlib
 import os
+import re
+import socket
 import struct
+import threading
 import zlib
 
 from clientlib import (upload_files, FAST, FaultProxy, Server, base_url, check, eq, expect_download,
                        expect_rc, files_url, http_req, make_file, one_url, out_lines,
                        recorded_requests, retry_lines, run_client, Client, sha,
-                       state_entries, summary, tmpdir, file_sha)
+                       state_entries, summary, tmpdir, file_sha, wait_until)
 
 
 def _ok(c, path, endpoint, data, what='upload'):
@@ -374,3 +377,65 @@ def test_progress_lines_when_not_a_terminal():
     c = run_client(FAST + ['-q', '--progress-interval', '0.2', path, ep2], timeout=30)
     expect_rc(c, 0, '-q with --progress-interval')
     eq(c.err, '', 'stderr with -q')
+
+
+def _frozen_tus_server(received):
+    """A tus server whose PATCH reader stops after the request head: the body piles up in the
+    client's socket. Its receive buffer is a few KiB, so almost nothing leaves the client."""
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)   # inherited by accepted sockets
+    ls.bind(('127.0.0.1', 0))
+    ls.listen(4)
+
+    def head(conn):
+        buf = b''
+        while b'\r\n\r\n' not in buf:
+            d = conn.recv(4096)
+            if not d:
+                return None, b''
+            buf += d
+        h, _, rest = buf.partition(b'\r\n\r\n')
+        return h.decode('latin-1'), rest
+
+    def serve():
+        while True:
+            try:
+                conn, _ = ls.accept()
+            except OSError:
+                return
+            received.append(conn)
+            while True:
+                h, _ = head(conn)
+                if h is None or h.startswith('PATCH'):
+                    break  # read no more: the body stays where it is
+                conn.sendall(b'HTTP/1.1 201 Created\r\nTus-Resumable: 1.0.0\r\nLocation: /files/1\r\n'
+                             b'Content-Length: 0\r\n\r\n')
+    threading.Thread(target=serve, daemon=True).start()
+    return ls
+
+
+def test_progress_counts_what_left_the_machine():
+    # The socket takes megabytes before a byte reaches the server; the progress must not count
+    # what still waits in the client's send queue (8 MiB file, the server reads none of it).
+    received = []
+    ls = _frozen_tus_server(received)
+    try:
+        path, _ = make_file(8 << 20)
+        c = Client(FAST + ['--progress-interval', '0.2', '--stall-timeout', '30', path,
+                           'http://127.0.0.1:%d/files/' % ls.getsockname()[1]])
+        def progress_lines():
+            return [l for l in c.err_lines() if ' / 8.0 MiB' in l]
+        # 5 lines at 0.2 s: a second after the body started, long enough to fill the send queue
+        wait_until(lambda: len(progress_lines()) >= 5, 15, 'five progress lines')
+        lines = progress_lines()
+        shown = []
+        for l in lines:
+            m = re.search(r'  ([\d.]+) (B|KiB|MiB) / 8\.0 MiB', l)
+            check(m is not None, 'unparsable progress line %r' % l)
+            shown.append(float(m.group(1)) * {'B': 1, 'KiB': 1 << 10, 'MiB': 1 << 20}[m.group(2)])
+        check(max(shown) < 512 << 10, 'progress shows %d bytes sent while the server read almost none: %r'
+              % (max(shown), lines))
+    finally:
+        ls.close()
+        for s in received:
+            s.close()
