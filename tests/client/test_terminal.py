@@ -264,8 +264,8 @@ def _which(name, args):
 
 
 # Each file goes through its own connection at 2 MiB/s: about 4 s, with 20 redraws.  (The
-# client counts bytes handed to the kernel, so the first few MiB seem to go at once: they fill
-# the socket buffers.)
+# client counts bytes that left its send queue, and the proxy's receive buffer takes the first
+# few MiB at once, so they seem to go at once.)
 SIZE_MIB = 8
 RATE = 2 * MiB
 
