@@ -6,8 +6,10 @@
 #                       resumed peak RSS < 16 MiB
 #   bench/slowconns.py  N=2000 concurrent slow uploads; targets: <= 4 KiB RSS per
 #                       connection and every upload served (/status == bytes sent)
+#   bench/client_vs_curl.py  1 GiB with build/resumed-upload and with curl -T to one
+#                       server; target: the client's rate >= 0.9x curl's
 #
-# Not part of `make test`. Takes about 2 minutes. Environment knobs are passed through
+# Not part of `make test`. Takes about 3 minutes. Environment knobs are passed through
 # (NO_MAKE=1 skips make; ROUNDS, WARMUP, SIZE_MIB, DESTS, CLIENT, PIN, N, DURATION, ... see the two scripts).
 # Exit status: 0 when every target held and nothing failed.
 set -u
@@ -59,15 +61,23 @@ run_logged slowconns.txt python3 "$BENCH/slowconns.py"
 rc2=$? # 1: a target missed or not all served
 
 echo
+echo "== client_vs_curl.py (resumed-upload vs curl -T, 1 GiB)"
+run_logged client_vs_curl.txt python3 "$BENCH/client_vs_curl.py" --rounds "${CLIENT_ROUNDS:-9}"
+rc3=$? # 1: a run failed or an upload read back wrong (a missed target alone is 0)
+
+echo
 echo "== summary"
 grep -E '^\| (dest|shm|disk) ' "$OUT/upload1g.txt"
 grep -E '^\| (\*\*RSS per connection|VmRSS|Rss by|/status|early|connect/send)' "$OUT/slowconns.txt"
 grep -E '^  [a-z]+: .*(PASS|MISS)|^  RSS per connection|^  all [0-9]+ served' \
 	"$OUT/upload1g.txt" "$OUT/slowconns.txt" | sed "s|^$OUT/||"
+grep -E '^\| (curl|resumed-upload) |per-round rate ratios' "$OUT/client_vs_curl.txt"
 sed -n '/^## WARNINGS/,/^$/p' "$OUT/upload1g.txt"
 [ "$rc1" = 0 ] || echo "upload1g.py: exit $rc1, runs FAILED (see ## FAILURES / errors above)"
 [ "$rc2" = 0 ] || echo "slowconns.py: exit $rc2"
-if grep -q 'MISS' "$OUT/upload1g.txt" "$OUT/slowconns.txt" || [ "$rc1" != 0 ] || [ "$rc2" != 0 ]; then
+[ "$rc3" = 0 ] || echo "client_vs_curl.py: exit $rc3"
+if grep -q 'MISS' "$OUT/upload1g.txt" "$OUT/slowconns.txt" "$OUT/client_vs_curl.txt" ||
+	[ "$rc1" != 0 ] || [ "$rc2" != 0 ] || [ "$rc3" != 0 ]; then
 	echo "RESULT: some target missed or a run failed"
 	exit 1
 fi
