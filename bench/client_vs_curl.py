@@ -73,14 +73,14 @@ import time
 import urllib.parse
 
 sys.dont_write_bytecode = True  # importing proclib must not leave bench/__pycache__ in the work tree
-from proclib import cleanup, cpu_seconds, fs_type, loadavg, on_signal, procs, temps  # noqa: E402
+from proclib import (TUS, Server, cleanup, cpu_seconds, fs_type, loadavg, on_signal, procs, temps,  # noqa: E402
+                     tus_create, tus_head_offset, tus_request)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 MIB = 1024 * 1024
 PAGE = mmap.PAGESIZE
 TARGET = 0.90  # resumed-upload rate >= 0.90x curl's
-TUS = {"Tus-Resumable": "1.0.0"}
 CURL, CLIENT = "curl", "resumed-upload"
 
 
@@ -104,65 +104,6 @@ def parse_size(s):
 
 def fmt_size(n):
     return f"{n / (1 << 30):g} GiB" if n >= 1 << 30 else f"{n / MIB:g} MiB"
-
-
-class Server:
-    def __init__(self, argv, workdir, pin):
-        self.errpath = os.path.join(workdir, "resumed.stderr")
-        with open(self.errpath, "wb") as err:
-            cmd = (["taskset", "-c", "1"] if pin else []) + argv
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
-        procs.append(self.proc)
-        self.pid = self.proc.pid
-        self.port = None
-        deadline = time.time() + 10
-        while time.time() < deadline and self.proc.poll() is None:
-            with open(self.errpath, "rb") as f:
-                m = re.search(rb"resumed: listening on http://127\.0\.0\.1:(\d+)", f.read())
-            if m:
-                self.port = int(m.group(1))
-                break
-            time.sleep(0.02)
-        if self.port is None:
-            raise RuntimeError(f"resumed printed no listening line within 10 s (exit={self.proc.poll()}): "
-                               f"{self.stderr_tail()}")
-
-    def stderr_tail(self, n=1500):
-        try:
-            with open(self.errpath, "rb") as f:
-                return f.read()[-n:].decode(errors="replace").strip()
-        except OSError:
-            return ""
-
-    def alive(self):
-        return self.proc.poll() is None
-
-
-# ---------- small tus requests (http.client, never timed) ----------
-
-def request(port, method, path, headers=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        c.request(method, path, headers={**TUS, **(headers or {})})
-        r = c.getresponse()
-        r.read()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}
-    finally:
-        c.close()
-
-
-def create(port, length):
-    status, h = request(port, "POST", "/files/", {"Upload-Length": str(length)})
-    if status != 201 or "location" not in h:
-        raise RuntimeError(f"POST /files/ -> {status} {h}")
-    return urllib.parse.urlsplit(h["location"]).path  # resumed answers with a path
-
-
-def head_offset(port, path):
-    status, h = request(port, "HEAD", path)
-    if status != 200 or "upload-offset" not in h:
-        raise RuntimeError(f"HEAD {path} -> {status} {h}")
-    return int(h["upload-offset"])
 
 
 def same_content(port, path, datafile, size):
@@ -236,7 +177,7 @@ def upload(tool, a, srv, datafile, workdir):
     """One upload with tool, checked and removed afterwards. Returns a dict; raises RuntimeError on failure."""
     base = f"http://127.0.0.1:{srv.port}/files/"
     if tool == CURL:
-        path = create(srv.port, a.size)
+        path = tus_create(srv.port, a.size)
         cmd = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_upload}",
                "-X", "PATCH", "-T", datafile, "-H", "Tus-Resumable: 1.0.0", "-H", "Upload-Offset: 0",
                "-H", "Content-Type: application/offset+octet-stream", "-H", "Expect:",
@@ -267,13 +208,13 @@ def upload(tool, a, srv, datafile, workdir):
         path = u.path
     if not srv.alive():
         raise RuntimeError(f"resumed died (exit {srv.proc.returncode}): {srv.stderr_tail()}")
-    off = head_offset(srv.port, path)
+    off = tus_head_offset(srv.port, path)
     if off != a.size:
         raise RuntimeError(f"{tool}: server holds {off} bytes, expected {a.size}")
     bad = same_content(srv.port, path, datafile, a.size)
     if bad:
         raise RuntimeError(f"{tool}: {bad}")
-    st, _ = request(srv.port, "DELETE", path)
+    st, _ = tus_request(srv.port, "DELETE", path)
     if st != 204:
         raise RuntimeError(f"DELETE {path} -> {st}")
     os.sync()
@@ -358,7 +299,7 @@ def main():
     log(f"# data: {datafile} ({fs_type(work)}), {fmt_size(a.size)} random, made in {time.time() - t0:.1f} s; "
         f"store {store}")
 
-    srv = Server([a.server, "--listen", "127.0.0.1:0", "--dir", store], work, pin)
+    srv = Server("resumed", [a.server, "--listen", "127.0.0.1:0", "--dir", store], work, pin)
     log(f"# resumed pid {srv.pid} on 127.0.0.1:{srv.port}; load average {loadavg()}")
     log()
 

@@ -64,10 +64,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 
 sys.dont_write_bytecode = True  # importing proclib must not leave bench/__pycache__ in the work tree
-from proclib import cleanup, cpu_seconds, fs_type, loadavg, on_signal, procs, status_kb, temps  # noqa: E402
+from proclib import (Server, cleanup, cpu_seconds, fs_type, loadavg, on_signal, status_kb, temps,  # noqa: E402
+                     tus_create, tus_head_offset, tus_request)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -88,7 +88,6 @@ NODE = os.environ.get("NODE", "node")
 HEAD_TARGET = 5.0    # resumed HEAD req/s >= 5x @tus/server
 UPLOAD_TARGET = 2.0  # resumed upload MiB/s >= 2x @tus/server
 MIB = 1024 * 1024
-TUS = {"Tus-Resumable": "1.0.0"}
 
 # wrk cannot do HEAD on its own: its http_parser is never told the request was
 # HEAD, so a response without Content-Length is read "until EOF" and never
@@ -160,77 +159,8 @@ def ensure_node_deps():
 
 # ---------- servers ----------
 
-class Server:
-    def __init__(self, name, argv, workdir):
-        self.name = name
-        self.errpath = os.path.join(workdir, name + ".stderr")
-        with open(self.errpath, "wb") as err:
-            cmd = (["taskset", "-c", "1"] if PIN else []) + argv
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
-        procs.append(self.proc)
-        self.pid = self.proc.pid
-        self.port = None
-        deadline = time.time() + 20  # node needs a moment to load the ES modules
-        while time.time() < deadline and self.proc.poll() is None:
-            with open(self.errpath, "rb") as f:
-                m = re.search(rb"listening on http://127\.0\.0\.1:(\d+)", f.read())
-            if m:
-                self.port = int(m.group(1))
-                break
-            time.sleep(0.05)
-        if self.port is None:
-            raise RuntimeError(f"{name} printed no listening line (exit={self.proc.poll()}): {self.stderr_tail()}")
-
-    def stderr_tail(self, n=1500):
-        try:
-            with open(self.errpath, "rb") as f:
-                return f.read()[-n:].decode(errors="replace").strip()
-        except OSError:
-            return ""
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def stop(self):
-        if self.alive():
-            self.proc.terminate()  # by PID
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-# ---------- tus requests (small ones through http.client) ----------
-
-def request(port, method, path, headers=None, body=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        c.request(method, path, body=body, headers={**TUS, **(headers or {})})
-        r = c.getresponse()
-        r.read()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}
-    finally:
-        c.close()
-
-
-def create(port, length):
-    status, h = request(port, "POST", "/files/", {"Upload-Length": str(length)})
-    if status != 201 or "location" not in h:
-        raise RuntimeError(f"POST /files/ -> {status} {h}")
-    # resumed answers with a path, @tus/server with an absolute URL.
-    return urllib.parse.urlsplit(h["location"]).path
-
-
-def head_offset(port, path):
-    status, h = request(port, "HEAD", path)
-    if status != 200 or "upload-offset" not in h:
-        raise RuntimeError(f"HEAD {path} -> {status} {h}")
-    return int(h["upload-offset"])
-
-
 def patch_small(port, path, data):
-    status, h = request(port, "PATCH", path, {"Upload-Offset": "0",
+    status, h = tus_request(port, "PATCH", path, {"Upload-Offset": "0",
                                               "Content-Type": "application/offset+octet-stream"}, data)
     if status != 204:
         raise RuntimeError(f"PATCH {path} -> {status} {h}")
@@ -286,7 +216,7 @@ def measure_head(s, paths, lua, failures, tag):
     # A 404 or a dead server must not pass as "fast": wrk counts non-2xx as
     # status errors, and the uploads must still answer HEAD correctly afterwards.
     ok = s.alive() and w["requests"] > 0 and w["errors"] == 0 and \
-        all(head_offset(s.port, p) == 1024 for p in paths)
+        all(tus_head_offset(s.port, p) == 1024 for p in paths)
     log(f"  {tag:8} HEAD   {s.name:8} {w['rps']:9.0f} req/s  p50 {w['p50_us'] / 1000:6.2f} ms  "
         f"p99 {w['p99_us'] / 1000:6.2f} ms  max {w['max_us'] / 1000:7.2f} ms  errors {w['errors']}")
     if not ok:
@@ -296,7 +226,7 @@ def measure_head(s, paths, lua, failures, tag):
 
 
 def measure_upload(s, buf, failures, tag):
-    path = create(s.port, len(buf))
+    path = tus_create(s.port, len(buf))
     os.sync()  # flush anything earlier runs left dirty, outside the timed window
     c0 = cpu_seconds(s.pid)
     try:
@@ -306,14 +236,14 @@ def measure_upload(s, buf, failures, tag):
         log(f"  {tag:8} upload {s.name:8} client error: {e}")
     alive = s.alive()
     scpu = cpu_seconds(s.pid) - c0 if alive else 0.0
-    off = head_offset(s.port, path) if alive else -1
+    off = tus_head_offset(s.port, path) if alive else -1
     mibs = len(buf) / MIB / wall if wall else 0.0
     log(f"  {tag:8} upload {s.name:8} {mibs:9.0f} MiB/s  wall {wall:6.2f} s  status {status}  "
         f"offset {off}  srv CPU {scpu:5.2f} s  client CPU {ccpu:5.2f} s  VmHWM {status_kb(s.pid, 'VmHWM') / 1024:.0f} MiB")
     # Remove the upload (tus termination) and write back whatever is left, so the
     # next run neither competes with this one's writeback nor fills the disk.
     if alive:
-        st, _ = request(s.port, "DELETE", path)
+        st, _ = tus_request(s.port, "DELETE", path)
         if st != 204:
             failures.append(f"{tag} upload {s.name}: DELETE -> {st}")
     os.sync()
@@ -381,13 +311,14 @@ def main():
     log(f"# {len(buf) // MIB} MiB of (64 MiB repeated) random data in memory in {time.time() - t0:.1f} s")
 
     servers = [
-        Server("resumed", [RESUMED_BIN, "--quiet", "--dir", rdir, "--listen", "127.0.0.1:0"], work),
-        Server("tus-node", [NODE, os.path.join(NODE_DIR, "server.mjs"), "0", tdir], work),
+        Server("resumed", [RESUMED_BIN, "--quiet", "--dir", rdir, "--listen", "127.0.0.1:0"], work, PIN),
+        # node needs a moment to load the ES modules
+        Server("tus-node", [NODE, os.path.join(NODE_DIR, "server.mjs"), "0", tdir], work, PIN, wait=20),
     ]
     failures = []
     head_paths, luas = {}, {}
     for s in servers:
-        head_paths[s.name] = [create(s.port, 1 << 20) for _ in range(max(1, HEAD_IDS))]
+        head_paths[s.name] = [tus_create(s.port, 1 << 20) for _ in range(max(1, HEAD_IDS))]
         for p in head_paths[s.name]:
             patch_small(s.port, p, b"x" * 1024)
         luas[s.name] = write_lua(work, s.name, head_paths[s.name])

@@ -35,7 +35,6 @@ fatal), 1 when a run failed or a server died.
 """
 
 import os
-import re
 import shlex
 import shutil
 import signal
@@ -45,7 +44,7 @@ import sys
 import tempfile
 import time
 
-from proclib import cleanup, cpu_seconds, fs_type, loadavg, on_signal, procs, status_kb, temps
+from proclib import Server, cleanup, cpu_seconds, fs_type, loadavg, on_signal, procs, status_kb, temps
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -63,43 +62,6 @@ RESUMED_ARGS = shlex.split(os.environ.get("RESUMED_ARGS", ""))
 DISK_DIR = os.environ.get("BENCH_DISK_DIR", tempfile.gettempdir())
 
 MIB = 1024 * 1024
-
-
-class Server:
-    def __init__(self, name, argv, workdir, clean_dir):
-        self.name = name
-        self.clean_dir = clean_dir  # files in here are deleted after every run
-        self.errpath = os.path.join(workdir, name + ".stderr")
-        err = open(self.errpath, "wb")
-        cmd = (["taskset", "-c", "1"] if PIN else []) + argv
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
-        err.close()
-        procs.append(self.proc)
-        self.pid = self.proc.pid
-        self.port = None
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            with open(self.errpath, "rb") as f:
-                m = re.search(rb"listening on http://127\.0\.0\.1:(\d+)", f.read())
-            if m:
-                self.port = int(m.group(1))
-                break
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.02)
-        if self.port is None:
-            raise RuntimeError(f"{name} did not print its listening line within 10 s "
-                               f"(exit={self.proc.poll()}): {self.stderr_tail()}")
-
-    def stderr_tail(self, n=2000):
-        try:
-            with open(self.errpath, "rb") as f:
-                return f.read()[-n:].decode(errors="replace").strip()
-        except OSError:
-            return ""
-
-    def alive(self):
-        return self.proc.poll() is None
 
 
 def make_data():
@@ -228,6 +190,7 @@ def main():
 
     failures, warnings = [], []
     servers = {}  # (dest, name) -> Server
+    stores = {}  # (dest, name) -> its store directory, emptied after every run
     for dest in DESTS:
         parent = "/dev/shm" if dest == "shm" else DISK_DIR
         w = tempfile.mkdtemp(prefix=f"resumed-bench-{dest}-", dir=parent)
@@ -238,14 +201,17 @@ def main():
         os.mkdir(rdir)
         print(f"# dest {dest}: {w} ({fs_type(w)})", flush=True)
         servers[(dest, "sink")] = Server("sink", [SINK_BIN, "--quiet", "--dir", sdir, "--listen", "127.0.0.1:0"],
-                                         w, sdir)
+                                         w, PIN)
+        stores[(dest, "sink")] = sdir
         if dest != "shm":  # on tmpfs fdatasync is a no-op: same as the plain sink
             fdir = os.path.join(w, "sink-fsync")
             os.mkdir(fdir)
             servers[(dest, "sink-fsync")] = Server("sink-fsync", [SINK_BIN, "--quiet", "--fsync", "--dir", fdir,
-                                                                  "--listen", "127.0.0.1:0"], w, fdir)
+                                                                  "--listen", "127.0.0.1:0"], w, PIN)
+            stores[(dest, "sink-fsync")] = fdir
         servers[(dest, "resumed")] = Server("resumed", [RESUMED_BIN, "--quiet", "--dir", rdir, "--listen",
-                                                        "127.0.0.1:0"] + RESUMED_ARGS, w, rdir)
+                                                        "127.0.0.1:0"] + RESUMED_ARGS, w, PIN)
+        stores[(dest, "resumed")] = rdir
     time.sleep(0.2)
     start_rss = {k: status_kb(s.pid, "VmRSS") for k, s in servers.items()}
 
@@ -287,10 +253,10 @@ def main():
                     failures.append(why)
                 if name == "resumed" and ok and dest not in checked:
                     checked.add(dest)
-                    bad, warn = check_resumed_dir(s.clean_dir, datafile)
+                    bad, warn = check_resumed_dir(stores[(dest, name)], datafile)
                     failures += [f"{dest}/resumed {tag}: {c}" for c in bad]
                     warnings += [f"{dest}/resumed {tag}: {c}" for c in warn]
-                clear_dir(s.clean_dir)
+                clear_dir(stores[(dest, name)])
                 if not warm and ok:
                     results[(dest, name)].append(dict(mibs=mibs, cpu=c1 - c0, ccpu=ccpu, hwm=hwm,
                                                       round=rnd))
