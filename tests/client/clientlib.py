@@ -83,16 +83,7 @@ def _register(proc):
     return proc
 
 
-def _kill(proc):
-    if proc.poll() is None:
-        try:
-            os.kill(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        pass
+_kill = harness._kill_pid  # SIGKILL by PID, then reap
 
 
 def kill_current():
